@@ -1,0 +1,205 @@
+"""Train a VanillaRNN or LSTM to predict the last digit of a palindrome (Questions 1.3 and 1.6).
+
+    python part1/train.py --model_type LSTM --input_length 10
+
+The palindrome length is T = input_length + 1: the model reads the first T-1 digits and predicts
+the last. Training stops at convergence (see `--patience`) or after `--train_steps`; the model is
+then scored on a held-out set of `--eval_size` palindromes drawn from their own seed. Ctrl-C stops
+training early and still evaluates and writes every output.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part1.dataset import PalindromeDataset
+from part1.lstm import LSTM
+from part1.vanilla_rnn import VanillaRNN
+
+WINDOW = 100  # steps per point of the training curve and per convergence check
+SOLVED_WINDOWS = 5  # this many windows in a row with every training prediction right: solved
+MIN_DELTA = 0.01  # nats: a smaller drop of the window loss does not count as progress
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description="Train a hand-written vanilla RNN or LSTM on palindromes of length T = input_length + 1.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model_type", default="RNN", choices=["RNN", "LSTM"], help="architecture")
+    parser.add_argument("--input_length", type=positive_int, default=10, help="digits the model reads (T - 1)")
+    parser.add_argument("--input_dim", type=int, default=10, choices=[1, 10],
+                        help="10: one-hot digits; 1: the raw digit value (the course template's default, "
+                             "much harder to learn: see the report)")
+    parser.add_argument("--num_classes", type=positive_int, default=10, help="output classes (digits)")
+    parser.add_argument("--num_hidden", type=positive_int, default=128, help="hidden units")
+    parser.add_argument("--batch_size", type=positive_int, default=128, help="palindromes per step")
+    parser.add_argument("--learning_rate", type=positive_float, default=0.001, help="RMSprop learning rate")
+    parser.add_argument("--train_steps", type=positive_int, default=10000, help="maximum training steps")
+    parser.add_argument("--max_norm", type=positive_float, default=10.0, help="gradient-norm clipping threshold")
+    parser.add_argument("--device", default="auto", help="'auto' (cuda when available, else cpu), 'cpu', 'cuda:0', ...")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the training stream")
+    parser.add_argument("--eval_size", type=positive_int, default=10000, help="held-out palindromes to score on")
+    parser.add_argument("--eval_seed", type=int, default=2019, help="seed of the held-out set (independent of --seed)")
+    parser.add_argument("--patience", type=positive_int, default=2000,
+                        help=f"stop when the mean training loss of a {WINDOW}-step window has not fallen "
+                             f"{MIN_DELTA} nats below its best for this many steps")
+    parser.add_argument("--forget_bias", type=float, default=0.0, help="initial forget-gate bias b_f (LSTM only)")
+    parser.add_argument("--output", type=Path, help="write options, training curve and held-out accuracy here (JSON)")
+    parser.add_argument("--checkpoint", type=Path, help="save the trained model's weights and options here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def resolve_device(name):
+    """'auto' -> cuda when available, else cpu; raises ValueError for a device this machine lacks."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device '{name}'") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"device '{name}' is not available on this machine (try --device cpu)")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device '{name}' is not supported (use cpu or cuda)")
+    return device
+
+
+def build_model(config, device):
+    model_class = {"RNN": VanillaRNN, "LSTM": LSTM}[config["model_type"]]
+    extra = {"forget_bias": config["forget_bias"]} if config["model_type"] == "LSTM" else {}
+    return model_class(config["input_length"], config["input_dim"], config["num_hidden"],
+                       config["num_classes"], device=device, **extra)
+
+
+@torch.no_grad()
+def evaluate(model, inputs, targets, batch_size=5000):
+    """Held-out (accuracy, mean cross-entropy), in large batches without building a graph."""
+    model.eval()
+    correct, loss = 0, 0.0
+    for x, y in zip(inputs.split(batch_size), targets.split(batch_size)):
+        logits = model(x)
+        correct += (logits.argmax(1) == y).sum().item()
+        loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+    model.train()
+    return correct / len(targets), loss / len(targets)
+
+
+def write_json(path, data):
+    """Write atomically, so an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def train(config, progress=True):
+    """Train one model; returns a dict with the curve, `steps`, `stop_reason` and `eval_accuracy`."""
+    device = resolve_device(config["device"])
+    torch.manual_seed(config["seed"])
+    T = config["input_length"] + 1
+    dataset = PalindromeDataset(T)
+    model = build_model(config, device)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=config["learning_rate"])
+    generator = torch.Generator(device=device).manual_seed(config["seed"])
+    eval_x, eval_y = (t.to(device) for t in dataset.evaluation_set(config["eval_size"], config["eval_seed"]))
+
+    curve, best_loss, best_step, solved_windows = [], float("inf"), 0, 0
+    loss_sum = torch.zeros((), device=device)
+    correct_sum = torch.zeros((), device=device, dtype=torch.long)
+    stop_reason, step = "train_steps", 0
+    start = time.time()
+    bar = tqdm(total=config["train_steps"], desc=f"{config['model_type']} T={T}", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for step in range(1, config["train_steps"] + 1):
+            x, y = dataset.sample_batch(config["batch_size"], generator=generator, device=device)
+            logits = model(x)
+            loss = nn.functional.cross_entropy(logits, y)  # Eq. 3, averaged over the batch
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # Exploding gradients (Question 1.1): rescale the whole gradient when its norm exceeds max_norm.
+            nn.utils.clip_grad_norm_(model.parameters(), max_norm=config["max_norm"])
+            optimizer.step()
+            loss_sum += loss.detach()
+            correct_sum += (logits.detach().argmax(1) == y).sum()
+            bar.update()
+            if step % WINDOW:
+                continue
+            window_loss = loss_sum.item() / WINDOW
+            window_acc = correct_sum.item() / (WINDOW * config["batch_size"])
+            loss_sum.zero_()
+            correct_sum.zero_()
+            curve.append({"step": step, "loss": window_loss, "accuracy": window_acc})
+            bar.set_postfix(loss=f"{window_loss:.4f}", acc=f"{window_acc:.4f}")
+            solved_windows = solved_windows + 1 if window_acc == 1.0 else 0
+            if window_loss < best_loss - MIN_DELTA:
+                best_loss, best_step = window_loss, step
+            if solved_windows >= SOLVED_WINDOWS:
+                stop_reason = "solved"
+                break
+            if step - best_step >= config["patience"]:
+                stop_reason = "plateau"
+                break
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+    bar.close()
+    train_time = time.time() - start
+    eval_accuracy, eval_loss = evaluate(model, eval_x, eval_y)
+    return {
+        "options": config,
+        "palindrome_length": T,
+        "device": str(device),
+        "steps": step,
+        "stop_reason": stop_reason,
+        "wall_time": train_time,
+        "curve": curve,
+        "eval_accuracy": eval_accuracy,
+        "eval_loss": eval_loss,
+    }, model
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    result, model = train(config, progress=not args.quiet)
+    if args.output:
+        write_json(args.output, result)
+    if args.checkpoint:
+        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"options": config, "model": model.state_dict()}, args.checkpoint)
+    print(f"stopped after {result['steps']} steps ({result['stop_reason']}, {result['wall_time']:.1f} s)")
+    print(f"held-out accuracy: {result['eval_accuracy']:.4f} "
+          f"({args.eval_size} palindromes of length T={result['palindrome_length']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Vanilla RNN written from the equations of the assignment (Eq. 1-2), no nn.RNN or nn.Linear."""
+import math
+
+import torch
+import torch.nn as nn
+
+from part1.dataset import encode_digits
+
+
+class VanillaRNN(nn.Module):
+    """h^(t) = tanh(W_hx x^(t) + W_hh h^(t-1) + b_h),  p^(t) = W_ph h^(t) + b_p.
+
+    Weights follow the column-vector convention of the equations: W_hx is (num_hidden x input_dim),
+    so a batch of row vectors x (batch x input_dim) is multiplied as x @ W_hx.T.
+    """
+
+    def __init__(self, seq_length, input_dim, num_hidden, num_classes, device="cpu"):
+        super().__init__()
+        self.seq_length = seq_length
+        self.input_dim = input_dim
+        self.num_hidden = num_hidden
+        self.num_classes = num_classes
+        self.W_hx = nn.Parameter(torch.empty(num_hidden, input_dim, device=device))
+        self.W_hh = nn.Parameter(torch.empty(num_hidden, num_hidden, device=device))
+        self.b_h = nn.Parameter(torch.empty(num_hidden, device=device))
+        self.W_ph = nn.Parameter(torch.empty(num_classes, num_hidden, device=device))
+        self.b_p = nn.Parameter(torch.empty(num_classes, device=device))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # PyTorch's own RNN initialisation for the weights; biases start at zero.
+        bound = 1.0 / math.sqrt(self.num_hidden)
+        for W in (self.W_hx, self.W_hh, self.W_ph):
+            nn.init.uniform_(W, -bound, bound)
+        nn.init.zeros_(self.b_h)
+        nn.init.zeros_(self.b_p)
+
+    def hidden_states(self, x):
+        """All hidden states [h^(1), ..., h^(T)] for digits x of shape (batch, length)."""
+        x = encode_digits(x, self.input_dim, self.W_hx.dtype)
+        # The input term W_hx x^(t) + b_h of Eq. 1, for every t in one matrix product.
+        x_proj = x @ self.W_hx.T + self.b_h
+        h = x.new_zeros(x.shape[0], self.num_hidden)  # h_init
+        states = []
+        for x_proj_t in x_proj.unbind(1):
+            h = torch.tanh(x_proj_t + h @ self.W_hh.T)  # Eq. 1
+            states.append(h)
+        return states
+
+    def forward(self, x):
+        """Logits p^(T) of the last time step, shape (batch, num_classes)."""
+        h_T = self.hidden_states(x)[-1]
+        return h_T @ self.W_ph.T + self.b_p  # Eq. 2

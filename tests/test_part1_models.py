@@ -1,0 +1,144 @@
+"""The hand-written RNN and LSTM against PyTorch's own modules, gradients included."""
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from part1.dataset import PalindromeDataset, encode_digits
+from part1.lstm import LSTM
+from part1.vanilla_rnn import VanillaRNN
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [(1, 1), (3, 4), (7, 9), (25, 16)]  # (input length, batch size)
+
+
+def digits(batch, length, seed=0):
+    return torch.randint(0, 10, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def rnn_pair(input_dim, num_hidden=12, seed=0):
+    torch.manual_seed(seed)
+    ours = VanillaRNN(5, input_dim, num_hidden, 10).double()
+    ref = nn.RNN(input_dim, num_hidden, batch_first=True).double()
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(ours.W_hx)
+        ref.weight_hh_l0.copy_(ours.W_hh)
+        # Random biases, so that a wrongly placed bias cannot hide behind a zero initialisation.
+        ours.b_h.normal_()
+        ours.b_p.normal_()
+        ref.bias_ih_l0.copy_(ours.b_h)
+        ref.bias_hh_l0.zero_()
+    return ours, ref
+
+
+def lstm_pair(input_dim, num_hidden=12, seed=0, fused=True):
+    torch.manual_seed(seed)
+    ours = LSTM(5, input_dim, num_hidden, 10, fused=fused).double()
+    ref = nn.LSTM(input_dim, num_hidden, batch_first=True).double()
+    with torch.no_grad():
+        for gate in "gifo":
+            getattr(ours, f"b_{gate}").normal_()
+        ours.b_p.normal_()
+        # torch stacks the gates as i, f, g, o and adds two biases.
+        ref.weight_ih_l0.copy_(torch.cat([ours.W_ix, ours.W_fx, ours.W_gx, ours.W_ox]))
+        ref.weight_hh_l0.copy_(torch.cat([ours.W_ih, ours.W_fh, ours.W_gh, ours.W_oh]))
+        ref.bias_ih_l0.copy_(torch.cat([ours.b_i, ours.b_f, ours.b_g, ours.b_o]))
+        ref.bias_hh_l0.zero_()
+    return ours, ref
+
+
+def reference_logits(ours, ref, x):
+    out, _ = ref(encode_digits(x, ours.input_dim, torch.float64))
+    return out[:, -1] @ ours.W_ph.T + ours.b_p  # linear read-out, Eq. 2 / Eq. 10
+
+
+def reference_grads(ours, ref, loss):
+    """Gradients of the reference module, mapped onto our parameter names."""
+    wx, wh, bx = torch.autograd.grad(loss, [ref.weight_ih_l0, ref.weight_hh_l0, ref.bias_ih_l0], retain_graph=True)
+    if isinstance(ref, nn.RNN):
+        return {"W_hx": wx, "W_hh": wh, "b_h": bx}
+    n = ours.num_hidden
+    grads = {}
+    for k, gate in enumerate("ifgo"):
+        rows = slice(k * n, (k + 1) * n)
+        grads.update({f"W_{gate}x": wx[rows], f"W_{gate}h": wh[rows], f"b_{gate}": bx[rows]})
+    return grads
+
+
+@pytest.mark.parametrize("length,batch", CASES)
+@pytest.mark.parametrize("input_dim", [1, 10])
+@pytest.mark.parametrize("make_pair", [rnn_pair, lstm_pair, lambda d: lstm_pair(d, fused=False)],
+                         ids=["rnn", "lstm-fused", "lstm-plain"])
+def test_output_and_every_gradient_equal_pytorch(make_pair, input_dim, length, batch):
+    ours, ref = make_pair(input_dim)
+    x = digits(batch, length)
+    y = digits(batch, 1, seed=1)[:, 0]
+    logits = ours(x)
+    ref_logits = reference_logits(ours, ref, x)
+    assert logits.shape == (batch, 10)
+    assert (logits - ref_logits).abs().max() < 1e-9
+
+    loss = nn.functional.cross_entropy(logits, y)
+    ref_loss = nn.functional.cross_entropy(ref_logits, y)
+    ours.zero_grad()
+    loss.backward(retain_graph=True)
+    expected = reference_grads(ours, ref, ref_loss)
+    assert len(expected) + 2 == len(list(ours.parameters()))
+    for name, grad in expected.items():
+        assert (getattr(ours, name).grad - grad).abs().max() < 1e-9, name
+    read_out = torch.autograd.grad(ref_loss, [ours.W_ph, ours.b_p])
+    assert (ours.W_ph.grad - read_out[0]).abs().max() < 1e-9
+    assert (ours.b_p.grad - read_out[1]).abs().max() < 1e-9
+
+
+@pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
+def test_gradcheck(model_class):
+    torch.manual_seed(0)
+    model = model_class(4, 10, 5, 10).double()
+    x = digits(3, 4)
+    params = list(model.parameters())
+    names = [name for name, _ in model.named_parameters()]
+
+    def logits(*values):
+        return torch.func.functional_call(model, dict(zip(names, values)), (x,))
+
+    assert torch.autograd.gradcheck(logits, tuple(p.detach().clone().requires_grad_() for p in params))
+
+
+def test_lstm_paths_agree_and_parameters_are_named_after_the_equations():
+    torch.manual_seed(0)
+    fused = LSTM(6, 10, 8, 10)
+    plain = LSTM(6, 10, 8, 10, fused=False)
+    plain.load_state_dict(fused.state_dict())
+    x = digits(5, 6)
+    assert torch.allclose(fused(x), plain(x), atol=1e-6)
+    expected = {f"{w}_{g}{s}" for g in "gifo" for w, s in (("W", "x"), ("W", "h"))} | {f"b_{g}" for g in "gifo"}
+    assert {name for name, _ in fused.named_parameters()} == expected | {"W_ph", "b_p"}
+    assert fused.W_gx.shape == (8, 10) and fused.W_gh.shape == (8, 8) and fused.W_ph.shape == (10, 8)
+    rnn = VanillaRNN(6, 1, 8, 10)
+    shapes = {name: tuple(p.shape) for name, p in rnn.named_parameters()}
+    assert shapes == {"W_hx": (8, 1), "W_hh": (8, 8), "b_h": (8,), "W_ph": (10, 8), "b_p": (10,)}
+
+
+def test_forget_bias_sets_b_f_only():
+    model = LSTM(3, 10, 4, 10, forget_bias=2.0)
+    assert torch.all(model.b_f == 2.0)
+    assert torch.all(model.b_i == 0) and torch.all(model.b_g == 0) and torch.all(model.b_o == 0)
+
+
+BANNED = {"Linear", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "linear", "Bilinear"}
+
+
+@pytest.mark.parametrize("filename", ["vanilla_rnn.py", "lstm.py"])
+def test_model_files_use_no_high_level_building_block(filename):
+    tree = ast.parse((ROOT / "part1" / filename).read_text())
+    used = set()
+    for node in ast.walk(tree):
+        # nn.Linear, torch.nn.LSTM, F.linear, ... : an attribute of some module
+        if isinstance(node, ast.Attribute) and node.attr in BANNED:
+            used.add(node.attr)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("torch"):
+            used |= {alias.name for alias in node.names if alias.name in BANNED}
+    assert not used, f"{filename} uses {sorted(used)}"
