@@ -1,0 +1,122 @@
+"""Question 3.2 by code: Ã of the Figure 2 graph, and how many updates carry information from C to E.
+
+The number is found twice: as the length of a shortest path (networkx), and by applying Eq. 14
+to a feature that is non-zero only at C until E's row becomes non-zero. Nothing is random.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import networkx as nx
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part3.gcn import GCNLayer, normalized_adjacency
+from part3.report import RESULTS_DIR, FIGURES_DIR, TEX_DIR, plot_figure2, write_figure2_tex
+
+NODES = ("A", "B", "C", "D", "E", "F")
+# The undirected edges read off Figure 2 (shared/docs/figure2.md).
+EDGES = (("A", "B"), ("A", "E"), ("A", "F"), ("B", "C"), ("B", "D"), ("C", "D"), ("D", "F"),
+         ("E", "F"))
+SOURCE, TARGET = "C", "E"
+
+
+def adjacency(nodes, edges):
+    """The symmetric 0/1 adjacency matrix A, rows and columns in the order of `nodes`."""
+    adj = torch.zeros(len(nodes), len(nodes))
+    for u, v in edges:
+        adj[nodes.index(u), nodes.index(v)] = adj[nodes.index(v), nodes.index(u)] = 1.0
+    return adj
+
+
+def propagate_from(adj_hat, source):
+    """Signal after k = 0, 1, ... updates of a feature that is 1 at `source` and 0 elsewhere.
+
+    Each update is a GCN layer (Eq. 14) whose 1 x 1 weight is fixed to 1, so the signal stays
+    positive through the ReLU and a node's value is non-zero exactly when the signal has
+    reached it. Stops once every node is reached, or when no new node is (a disconnected graph).
+    """
+    layer = GCNLayer(1, 1)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+        h = torch.zeros(adj_hat.shape[0], 1)
+        h[source] = 1.0
+        signals = [h]
+        while not (h > 0).all():
+            h = layer(h, adj_hat)  # Eq. 14 with W = 1
+            if ((h > 0) == (signals[-1] > 0)).all():
+                break
+            signals.append(h)
+    return torch.cat(signals, dim=1).T  # (updates + 1, N)
+
+
+def updates_to_reach(signals, target):
+    """The first k at which the target's row is non-zero, or None if it never is."""
+    return next((k for k, row in enumerate(signals) if row[target] > 0), None)
+
+
+def format_matrix(matrix, fmt, row_labels=NODES, col_labels=NODES):
+    """One line per row, each starting with its label, under a header of column labels."""
+    width = max(len(fmt(x)) for x in matrix.flatten().tolist())
+    pad = max(len(label) for label in row_labels)
+    lines = [" " * pad + " " + " ".join(label.rjust(width) for label in col_labels)]
+    for label, row in zip(row_labels, matrix.tolist()):
+        lines.append(label.ljust(pad) + " " + " ".join(fmt(x).rjust(width) for x in row))
+    return "\n".join(lines)
+
+
+def run():
+    adj = adjacency(NODES, EDGES)
+    adj_tilde = adj + torch.eye(len(NODES))  # Eq. 16
+    adj_hat = normalized_adjacency(adj)  # Eq. 15
+    signals = propagate_from(adj_hat, NODES.index(SOURCE))
+    path = nx.shortest_path(nx.Graph(EDGES), SOURCE, TARGET)
+    return {
+        "nodes": list(NODES),
+        "edges": [list(e) for e in EDGES],
+        "adj_tilde": adj_tilde.int().tolist(),
+        "adj_hat": adj_hat.tolist(),
+        "source": SOURCE,
+        "target": TARGET,
+        "shortest_path": path,
+        "updates_by_shortest_path": len(path) - 1,
+        "updates_by_propagation": updates_to_reach(signals, NODES.index(TARGET)),
+        "signal_per_layer": signals.tolist(),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
+                        help="where figure2.json goes (default: part3/results)")
+    parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
+                        help="where the figures go (default: report/figures)")
+    parser.add_argument("--tex-dir", type=Path, default=TEX_DIR,
+                        help="where the LaTeX snippet goes (default: report/generated)")
+    args = parser.parse_args(argv)
+
+    res = run()
+    print("Ã = A + I (Eq. 16):")
+    print(format_matrix(torch.tensor(res["adj_tilde"]), str))
+    print("Â = D̃^-½ Ã D̃^-½ (Eq. 15):")
+    print(format_matrix(torch.tensor(res["adj_hat"]), lambda x: f"{x:.3f}"))
+    signals = torch.tensor(res["signal_per_layer"])
+    print(f"signal from {SOURCE} after k updates (Eq. 14 with W = 1):")
+    print(format_matrix(signals, lambda x: f"{x:.3f}",
+                        row_labels=[f"k={k}" for k in range(len(signals))]))
+    print(f"{SOURCE} -> {TARGET}: {res['updates_by_propagation']} updates "
+          f"(propagation: {res['updates_by_propagation']}, "
+          f"shortest path {'-'.join(res['shortest_path'])}: {res['updates_by_shortest_path']})")
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = args.out_dir / "figure2.json"
+    results_path.write_text(json.dumps(res, indent=1) + "\n")
+    figures = plot_figure2(results_path, args.fig_dir)
+    tex = write_figure2_tex(results_path, args.tex_dir)
+    print("wrote", results_path, *figures, tex)
+
+
+if __name__ == "__main__":
+    main()
