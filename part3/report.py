@@ -146,11 +146,14 @@ def write_karate_tex(results_path, tex_dir):
 # ----- Over-smoothing (Question 3.1b) -----
 
 def plot_oversmoothing(results_path, fig_dir):
-    """Spread of the node representations and accuracy against depth, with and without skips."""
+    """Spread of the node representations and accuracy against depth, with and without skips.
+
+    Spread: mean pairwise distance between the last hidden representations scaled to unit length.
+    """
     res = _load(results_path)
     depths = res["depths"]
-    panels = (("distance_init", "spread at initialisation"),
-              ("distance_trained", "spread after training"),
+    panels = (("spread_init", "at initialisation (random W)"),
+              ("spread_trained", "after training"),
               ("accuracy", "accuracy on unlabelled members"))
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     for ax, (metric, title) in zip(axes, panels):
@@ -160,10 +163,13 @@ def plot_oversmoothing(results_path, fig_dir):
                         label="residual H + σ(ÂHW)" if variant == "residual" else "plain σ(ÂHW)")
         ax.set_xscale("log", base=2)
         ax.set_xticks(depths, [str(d) for d in depths])
-        ax.set_xlabel("GCN layers")
+        ax.set_xlabel("GCN layers L")
         ax.set_title(title, fontsize=10)
-    axes[0].set_ylabel("mean pairwise distance / mean norm")
-    axes[1].set_ylabel("mean pairwise distance / mean norm")
+    axes[0].plot(depths, res["propagation_only"], ":", color="grey", label=r"$\hat{A}^{L-1}X$ (no W, no σ)")
+    axes[0].legend(fontsize=8)
+    for ax in axes[:2]:
+        ax.set_ylabel("spread of node representations")
+        ax.set_ylim(bottom=0)
     axes[2].set_ylabel("accuracy")
     axes[2].axhline(0.5, color="grey", lw=0.8, ls=":")
     axes[2].legend(fontsize=8)
@@ -176,17 +182,17 @@ def write_oversmoothing_tex(results_path, tex_dir):
     res = _load(results_path)
     rows = [
         f"{d} & "
-        + " & ".join(f"{res[v][m]['mean'][i]:.2f}" for m in ("distance_trained", "accuracy")
+        + " & ".join(f"{res[v][m]['mean'][i]:.2f}" for m in ("spread_trained", "accuracy")
                      for v in ("plain", "residual"))
         + r" \\"
         for i, d in enumerate(res["depths"])
     ]
     return _write_tex(Path(tex_dir) / "part3_oversmoothing.tex", Path(results_path).name, [
-        f"% Means over {len(res['seeds'])} seeds; distance = mean pairwise distance of the last",
-        "% hidden representations divided by their mean norm, after training.",
+        f"% Means over {len(res['seeds'])} seeds, after training. Spread = mean pairwise distance",
+        "% between the last hidden representations scaled to unit length (0: all nodes alike).",
         r"\begin{tabular}{rrrrr}",
         r"\hline",
-        r" & \multicolumn{2}{c}{distance} & \multicolumn{2}{c}{accuracy} \\",
+        r" & \multicolumn{2}{c}{spread} & \multicolumn{2}{c}{accuracy} \\",
         r"layers & plain & residual & plain & residual \\",
         r"\hline",
         *rows,
