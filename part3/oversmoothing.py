@@ -124,9 +124,9 @@ def main(argv=None):
               f"{results['residual']['spread_trained']['mean'][i]:8.3f} | "
               f"{results['plain']['accuracy']['mean'][i]:15.3f} "
               f"{results['residual']['accuracy']['mean'][i]:8.3f}")
-    figure = plot_oversmoothing(results_path, args.fig_dir)
+    figures = plot_oversmoothing(results_path, args.fig_dir)
     tex = write_oversmoothing_tex(results_path, args.tex_dir)
-    print(f"wrote {results_path}, {figure}, {tex} in {time.perf_counter() - start:.1f} s")
+    print("wrote", results_path, *figures, tex, f"in {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

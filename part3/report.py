@@ -47,7 +47,7 @@ def _latex_matrix(rows, fmt):
 # ----- Figure 2 (Question 3.2) -----
 
 def plot_figure2(results_path, fig_dir):
-    """Draw the graph with the shortest path from source to target, and the spread of the signal."""
+    """Draw the graph with a shortest path from source to target, and the spread of the signal."""
     res = _load(results_path)
     graph = nx.Graph(res["edges"])
     pos = nx.spring_layout(graph, seed=2)  # fixed seed: the same picture every time
@@ -75,18 +75,18 @@ def plot_figure2(results_path, fig_dir):
     ax.set_yticks(range(len(spread)), [f"k = {k}" for k in range(len(spread))])
     ax.set_xlabel("node")
     ax.set_ylabel("updates (Eq. 14) applied")
-    ax.set_title(f"Signal starting at {res['source']} only (shaded: reached): {res['target']} is reached "
+    ax.set_title(f"Signal starting at {res['source']} only (shaded: reached): "
+                 f"{res['target']} is reached "
                  f"after {res['updates_by_propagation']} updates", fontsize=9)
     spread_png = _save(fig, Path(fig_dir) / "figure2_spread.png")
-    return graph_png, spread_png
+    return [graph_png, spread_png]
 
 
 def write_figure2_tex(results_path, tex_dir):
     res = _load(results_path)
-    if (res["source"], res["target"]) != ("C", "E"):
-        raise ValueError("the macros are named for Question 3.2b, C -> E")
     return _write_tex(Path(tex_dir) / "part3_figure2.tex", Path(results_path).name, [
-        "% Rows and columns in the order " + ", ".join(res["nodes"]) + ".",
+        "% Rows and columns in the order " + ", ".join(res["nodes"]) + "; the matrices need math"
+        r" mode: $\tilde{A} = \PartThreeAtilde$.",
         r"\newcommand{\PartThreeAtilde}{" + _latex_matrix(res["adj_tilde"], lambda x: f"{x:g}")
         + "}",
         r"\newcommand{\PartThreeAhat}{" + _latex_matrix(res["adj_hat"], lambda x: f"{x:.2f}")
@@ -127,7 +127,7 @@ def plot_karate(results_path, fig_dir):
     fig.suptitle(f"Karate club, GCN output per member (seed {res['embedding_seed']}); "
                  f"accuracy on unlabelled members {res['accuracy_mean']:.3f} ± "
                  f"{res['accuracy_std']:.3f} over {len(res['accuracies'])} seeds", fontsize=9)
-    return _save(fig, Path(fig_dir) / "karate_embeddings.png")
+    return [_save(fig, Path(fig_dir) / "karate_embeddings.png")]
 
 
 def write_karate_tex(results_path, tex_dir):
@@ -165,7 +165,8 @@ def plot_oversmoothing(results_path, fig_dir):
         ax.set_xticks(depths, [str(d) for d in depths])
         ax.set_xlabel("GCN layers L")
         ax.set_title(title, fontsize=10)
-    axes[0].plot(depths, res["propagation_only"], ":", color="grey", label=r"$\hat{A}^{L-1}X$ (no W, no σ)")
+    axes[0].plot(depths, res["propagation_only"], ":", color="grey",
+                 label=r"$\hat{A}^{L-1}X$ (no W, no σ)")
     axes[0].legend(fontsize=8)
     for ax in axes[:2]:
         ax.set_ylabel("spread of node representations")
@@ -175,7 +176,7 @@ def plot_oversmoothing(results_path, fig_dir):
     axes[2].legend(fontsize=8)
     fig.suptitle(f"Over-smoothing on the karate club (mean ± std over {len(res['seeds'])} seeds)",
                  fontsize=10)
-    return _save(fig, Path(fig_dir) / "oversmoothing.png")
+    return [_save(fig, Path(fig_dir) / "oversmoothing.png")]
 
 
 def write_oversmoothing_tex(results_path, tex_dir):
@@ -224,7 +225,7 @@ def main(argv=None):
         parser.error(f"no results in {args.results_dir}: run the part-3 scripts first")
     for name in found:
         plot, write_tex = MAKERS[name]
-        print(f"{name}: wrote", plot(args.results_dir / name, args.fig_dir),
+        print(f"{name}: wrote", *plot(args.results_dir / name, args.fig_dir),
               write_tex(args.results_dir / name, args.tex_dir))
 
 

@@ -101,7 +101,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     parser.add_argument("--n-seeds", type=int, default=10,
-                        help="seeds seed, seed+1, ...; accuracy is averaged over them (default: 10)")
+                        help="runs with seeds seed, seed+1, ...; accuracy is averaged over them "
+                             "(default: 10)")
     parser.add_argument("--epochs", type=int, default=200, help="Adam steps (default: 200)")
     parser.add_argument("--hidden", type=int, default=16, help="hidden units (default: 16)")
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
@@ -110,11 +111,11 @@ def main(argv=None):
     parser.add_argument("--dropout", type=float, default=0.5,
                         help="dropout rate during training (default: 0.5)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
-                        help=f"where karate.json goes (default: {RESULTS_DIR})")
+                        help="where karate.json goes (default: part3/results)")
     parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
-                        help=f"where the figure goes (default: {FIGURES_DIR})")
+                        help="where the figure goes (default: report/figures)")
     parser.add_argument("--tex-dir", type=Path, default=TEX_DIR,
-                        help=f"where the LaTeX snippet goes (default: {TEX_DIR})")
+                        help="where the LaTeX snippet goes (default: report/generated)")
     args = parser.parse_args(argv)
     for name in ("n_seeds", "epochs", "hidden"):
         positive_int(parser, "--" + name.replace("_", "-"), getattr(args, name))
@@ -130,12 +131,12 @@ def main(argv=None):
     args.out_dir.mkdir(parents=True, exist_ok=True)
     results_path = args.out_dir / "karate.json"
     results_path.write_text(json.dumps(results, indent=1) + "\n")
-    figure = plot_karate(results_path, args.fig_dir)
+    figures = plot_karate(results_path, args.fig_dir)
     tex = write_karate_tex(results_path, args.tex_dir)
     print(f"accuracy on the {results['n_unlabelled']} unlabelled members over "
           f"{args.n_seeds} seeds: {results['accuracy_mean']:.3f} ± {results['accuracy_std']:.3f} "
           f"(per seed: {' '.join(f'{a:.3f}' for a in results['accuracies'])})")
-    print(f"wrote {results_path}, {figure}, {tex} in {time.perf_counter() - start:.1f} s")
+    print("wrote", results_path, *figures, tex, f"in {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,222 @@
+"""Part 3: the GCN layer against message passing, Figure 2, the karate club, the scripts' CLIs."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import torch
+
+from part3 import figure2, oversmoothing, report, train
+from part3.gcn import DeepGCN, GCNLayer, normalized_adjacency
+
+ROOT = Path(__file__).resolve().parent.parent
+# Figure 2 as read off the assignment's PDF (shared/docs/figure2.md), typed in independently.
+DOC_EDGES = ["A-B", "A-E", "A-F", "B-C", "B-D", "C-D", "D-F", "E-F"]
+DOC_DEGREES = {"A": 3, "B": 3, "C": 2, "D": 3, "E": 2, "F": 3}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny matrices: extra threads only spin against whatever else the machine runs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def random_graph(n_nodes, p, seed):
+    graph = nx.gnp_random_graph(n_nodes, p, seed=seed)
+    return graph, torch.tensor(nx.to_numpy_array(graph, nodelist=range(n_nodes)),
+                               dtype=torch.float64)
+
+
+def expected_adj_tilde():
+    names = sorted(DOC_DEGREES)
+    expected = torch.eye(len(names), dtype=torch.int64)
+    for edge in DOC_EDGES:
+        u, v = (names.index(x) for x in edge.split("-"))
+        expected[u, v] = expected[v, u] = 1
+    return expected
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+# ----- the layer (Question 3.1a) -----
+
+@pytest.mark.parametrize("activation", [None, torch.relu])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_layer_is_message_passing(activation, seed):
+    graph, adj = random_graph(9, 0.35, seed)
+    torch.manual_seed(seed)
+    layer = GCNLayer(5, 3, activation=activation).double()
+    h = torch.randn(9, 5, dtype=torch.float64)
+    w = layer.weight.detach()
+    deg = {i: graph.degree(i) + 1 for i in graph}  # d̃: the self-loop counts
+    expected = torch.stack([
+        sum(h[j] @ w / math.sqrt(deg[i] * deg[j]) for j in [i, *graph.neighbors(i)])
+        for i in graph
+    ])
+    if activation is not None:
+        expected = activation(expected)
+    adj_hat = normalized_adjacency(adj)
+    torch.testing.assert_close(layer(h, adj_hat), expected)
+    torch.testing.assert_close(layer(h, adj_hat.to_sparse()), expected)
+
+
+def test_weight_is_a_trained_parameter():
+    layer = GCNLayer(4, 2)
+    assert [p is layer.weight for p in layer.parameters()] == [True]
+    assert layer.weight.shape == (4, 2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_adj_hat_symmetric_with_spectrum_in_unit_interval(seed):
+    graph, adj = random_graph(12, 0.3, seed)
+    adj_hat = normalized_adjacency(adj)
+    torch.testing.assert_close(adj_hat, adj_hat.T)
+    eigenvalues = torch.linalg.eigvalsh(adj_hat)
+    assert eigenvalues.min() >= -1 - 1e-9 and eigenvalues.max() <= 1 + 1e-9
+    # The top eigenvalue is exactly 1, with eigenvector sqrt(d̃) (one per connected component).
+    sqrt_deg = torch.tensor([math.sqrt(graph.degree(i) + 1) for i in graph], dtype=adj.dtype)
+    torch.testing.assert_close(adj_hat @ sqrt_deg, sqrt_deg)
+
+
+def test_deep_gcn_shapes_and_residual_changes_output():
+    torch.manual_seed(0)
+    _, adj = random_graph(10, 0.4, 0)
+    adj_hat, x = normalized_adjacency(adj).float(), torch.eye(10)
+    plain = DeepGCN(10, 8, 3, n_layers=4)
+    residual = DeepGCN(10, 8, 3, n_layers=4, residual=True)
+    residual.load_state_dict(plain.state_dict())
+    assert plain(x, adj_hat).shape == (10, 3) and len(list(plain.parameters())) == 4
+    assert not torch.allclose(plain.embed(x, adj_hat), residual.embed(x, adj_hat))
+    with pytest.raises(ValueError):
+        DeepGCN(10, 8, 3, n_layers=1)
+
+
+# ----- Figure 2 (Question 3.2) -----
+
+def test_figure2_adj_tilde_matches_the_edge_list():
+    adj = figure2.adjacency(figure2.NODES, figure2.EDGES)
+    adj_tilde = (adj + torch.eye(6)).int()
+    assert torch.equal(adj_tilde, expected_adj_tilde().int())
+    assert dict(zip(figure2.NODES, (adj_tilde.sum(1) - 1).tolist())) == DOC_DEGREES
+
+
+@pytest.mark.parametrize("graph", [
+    nx.Graph([e.split("-") for e in DOC_EDGES]),
+    nx.karate_club_graph(),
+    nx.path_graph(7),
+], ids=["figure2", "karate", "path"])
+def test_propagation_reaches_each_node_after_its_shortest_path_length(graph):
+    nodes = sorted(graph)
+    adj = torch.tensor(nx.to_numpy_array(graph, nodelist=nodes, weight=None))
+    signals = figure2.propagate_from(normalized_adjacency(adj), 0)
+    for target, length in nx.single_source_shortest_path_length(graph, nodes[0]).items():
+        assert figure2.updates_to_reach(signals, nodes.index(target)) == length
+
+
+def test_propagation_never_reaches_another_component():
+    adj = torch.tensor(nx.to_numpy_array(nx.Graph([(0, 1), (2, 3)]), nodelist=range(4)))
+    signals = figure2.propagate_from(normalized_adjacency(adj), 0)
+    assert figure2.updates_to_reach(signals, 3) is None
+
+
+def test_figure2_script(tmp_path):
+    result = run_script("part3/figure2.py", "--out-dir", str(tmp_path), "--fig-dir",
+                        str(tmp_path), "--tex-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index("Ã = A + I (Eq. 16):")
+    assert lines[start + 1].split() == list("ABCDEF")
+    rows = [line.split() for line in lines[start + 2:start + 8]]
+    assert [row[0] for row in rows] == list("ABCDEF")
+    assert torch.equal(torch.tensor([[int(x) for x in row[1:]] for row in rows]),
+                       expected_adj_tilde())
+    steps = nx.shortest_path_length(nx.Graph([e.split("-") for e in DOC_EDGES]), "C", "E")
+    answer = [line for line in lines if "C" in line and "E" in line and "->" in line]
+    assert len(answer) == 1 and answer[0].startswith(f"C -> E: {steps} updates")
+    for name in ("figure2_graph.png", "figure2_spread.png", "figure2.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert rf"\newcommand{{\PartThreeCtoEUpdates}}{{{steps}}}" in (
+        tmp_path / "part3_figure2.tex").read_text()
+
+
+# ----- karate club -----
+
+def test_karate_data():
+    adj_hat, features, labels, factions = train.load_karate()
+    assert adj_hat.shape == (34, 34) and torch.equal(features, torch.eye(34))
+    # 78 friendships, each counted once whatever its weight (Ã has 34 + 2 * 78 non-zeros).
+    assert int((adj_hat > 0).sum()) == 34 + 2 * 78
+    assert labels[0] != labels[33] and sorted(labels.bincount().tolist()) == [17, 17]
+    assert factions == sorted({d["club"] for _, d in nx.karate_club_graph().nodes(data=True)})
+
+
+def test_train_script_quick(tmp_path):
+    result = run_script("-m", "part3.train", "--n-seeds", "2", "--epochs", "50",
+                        "--out-dir", str(tmp_path), "--fig-dir", str(tmp_path),
+                        "--tex-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    res = json.loads((tmp_path / "karate.json").read_text())
+    assert res["config"]["seeds"] == [0, 1] and len(res["accuracies"]) == 2
+    assert res["accuracy_mean"] == pytest.approx(sum(res["accuracies"]) / 2)
+    assert res["accuracy_mean"] >= 0.9
+    assert f"{res['accuracy_mean']:.3f}" in result.stdout
+    assert (tmp_path / "karate_embeddings.png").stat().st_size > 0
+    tex = (tmp_path / "part3_karate.tex").read_text()
+    assert rf"\newcommand{{\PartThreeKarateAccuracyMean}}{{{res['accuracy_mean']:.3f}}}" in tex
+
+
+# ----- over-smoothing (Question 3.1b) -----
+
+def test_spread_measures_collapse():
+    # Rows that differ only in length point the same way: no spread.
+    parallel = torch.ones(5, 3) * torch.arange(1.0, 6.0)[:, None]
+    assert oversmoothing.spread(parallel) == pytest.approx(0, abs=1e-6)
+    assert oversmoothing.spread(torch.zeros(5, 3)) == 0
+    assert oversmoothing.spread(torch.eye(4)) == pytest.approx(math.sqrt(2))
+    adj_hat = train.load_karate()[0]
+    spreads = [oversmoothing.propagation_only(adj_hat, torch.eye(34), k) for k in (1, 4, 16, 64)]
+    assert spreads == sorted(spreads, reverse=True) and spreads[-1] < 0.01
+
+
+def test_oversmoothing_quick_and_figures_from_saved_results(tmp_path):
+    oversmoothing.main(["--depths", "2", "3", "--n-seeds", "1", "--epochs", "5",
+                        "--out-dir", str(tmp_path), "--fig-dir", str(tmp_path),
+                        "--tex-dir", str(tmp_path)])
+    res = json.loads((tmp_path / "oversmoothing.json").read_text())
+    assert res["depths"] == [2, 3]
+    assert len(res["residual"]["accuracy"]["mean"]) == 2
+    # report.py redraws and rewrites from the saved results alone.
+    (tmp_path / "oversmoothing.png").unlink()
+    (tmp_path / "part3_oversmoothing.tex").unlink()
+    report.main(["--results-dir", str(tmp_path), "--fig-dir", str(tmp_path / "again"),
+                 "--tex-dir", str(tmp_path / "again")])
+    assert (tmp_path / "again" / "oversmoothing.png").stat().st_size > 0
+    assert r"\begin{tabular}" in (tmp_path / "again" / "part3_oversmoothing.tex").read_text()
+
+
+# ----- bad input -----
+
+@pytest.mark.parametrize("script, argv", [
+    (train, ["--epochs", "-1"]),
+    (train, ["--n-seeds", "0"]),
+    (train, ["--dropout", "1.5"]),
+    (oversmoothing, ["--depths", "1", "4"]),
+    (oversmoothing, ["--lr", "0"]),
+    (report, ["--results-dir", "no/such/dir"]),
+])
+def test_bad_input_is_one_clear_line(script, argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].count("error:") == 1 and "Traceback" not in "\n".join(err)
+
