@@ -4,6 +4,7 @@ import math
 import torch
 import torch.nn as nn
 
+from part1.bptt import LSTMRecurrence
 from part1.dataset import encode_digits
 
 GATES = ("g", "i", "f", "o")
@@ -16,20 +17,21 @@ class LSTM(nn.Module):
     (num_hidden x num_hidden). `forget_bias` is the initial value of b_f (0 as in the plain
     equations; 1 or more makes the cell remember longer at initialisation).
 
-    Two forward paths compute the same function (the tests check both against torch.nn.LSTM):
-    `step` is Eq. 4-9 written gate by gate, the one to read next to the assignment; the default
-    fused path stacks the four gates' weights into one matrix so that each time step costs one
-    matrix product, and projects the inputs of all time steps at once.
+    Two paths compute the same function (the tests check both against torch.nn.LSTM):
+    `step` is Eq. 4-9 written gate by gate, and `hidden_states` loops over it under autograd: the
+    path to read next to the assignment. The default `forward` (`fast=True`) stacks the four
+    gates' weights into one matrix, projects the inputs of all time steps in one product, and runs
+    the recurrence through `LSTMRecurrence`, whose backward pass is BPTT written by hand.
     """
 
-    def __init__(self, seq_length, input_dim, num_hidden, num_classes, device="cpu", forget_bias=0.0, fused=True):
+    def __init__(self, seq_length, input_dim, num_hidden, num_classes, device="cpu", forget_bias=0.0, fast=True):
         super().__init__()
         self.seq_length = seq_length
         self.input_dim = input_dim
         self.num_hidden = num_hidden
         self.num_classes = num_classes
         self.forget_bias = forget_bias
-        self.fused = fused
+        self.fast = fast
         for gate in GATES:
             setattr(self, f"W_{gate}x", nn.Parameter(torch.empty(num_hidden, input_dim, device=device)))
             setattr(self, f"W_{gate}h", nn.Parameter(torch.empty(num_hidden, num_hidden, device=device)))
@@ -65,28 +67,21 @@ class LSTM(nn.Module):
         h = x.new_zeros(x.shape[0], self.num_hidden)  # h_init
         c = x.new_zeros(x.shape[0], self.num_hidden)  # c_init
         states = []
-        if not self.fused:
-            for x_t in x.unbind(1):
-                h, c = self.step(x_t, h, c)
-                states.append(h)
-            return states
-        # Eq. 4-7 for all four gates at once: stack the named weights as [g; i; f; o].
-        W_x = torch.cat([self.W_gx, self.W_ix, self.W_fx, self.W_ox])
-        W_h = torch.cat([self.W_gh, self.W_ih, self.W_fh, self.W_oh])
-        b = torch.cat([self.b_g, self.b_i, self.b_f, self.b_o])
-        x_proj = x @ W_x.T + b  # the input terms of every gate, every t
-        W_hT = W_h.T
-        n = self.num_hidden
-        for x_proj_t in x_proj.unbind(1):
-            pre = torch.addmm(x_proj_t, h, W_hT)
-            g = torch.tanh(pre[:, :n])  # Eq. 4
-            i, f, o = torch.sigmoid(pre[:, n:]).chunk(3, 1)  # Eq. 5-7
-            c = g * i + c * f  # Eq. 8
-            h = torch.tanh(c) * o  # Eq. 9
+        for x_t in x.unbind(1):
+            h, c = self.step(x_t, h, c)
             states.append(h)
         return states
 
     def forward(self, x):
         """Logits p^(T) of the last time step, shape (batch, num_classes)."""
-        h_T = self.hidden_states(x)[-1]
+        if self.fast:
+            x = encode_digits(x, self.input_dim, self.W_gx.dtype)
+            # Eq. 4-7 for all four gates at once: the named weights stacked as [g; i; f; o].
+            W_x = torch.cat([self.W_gx, self.W_ix, self.W_fx, self.W_ox])
+            W_h = torch.cat([self.W_gh, self.W_ih, self.W_fh, self.W_oh])
+            b = torch.cat([self.b_g, self.b_i, self.b_f, self.b_o])
+            x_proj = (x @ W_x.T + b).transpose(0, 1).contiguous()  # input terms of every gate and t
+            h_T = LSTMRecurrence.apply(x_proj, W_h)[-1]  # Eq. 4-9
+        else:
+            h_T = self.hidden_states(x)[-1]
         return h_T @ self.W_ph.T + self.b_p  # Eq. 10

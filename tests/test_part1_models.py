@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from part1.bptt import LSTMRecurrence, RNNRecurrence
 from part1.dataset import PalindromeDataset, encode_digits
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
@@ -18,9 +19,9 @@ def digits(batch, length, seed=0):
     return torch.randint(0, 10, (batch, length), generator=torch.Generator().manual_seed(seed))
 
 
-def rnn_pair(input_dim, num_hidden=12, seed=0):
+def rnn_pair(input_dim, num_hidden=12, seed=0, fast=True):
     torch.manual_seed(seed)
-    ours = VanillaRNN(5, input_dim, num_hidden, 10).double()
+    ours = VanillaRNN(5, input_dim, num_hidden, 10, fast=fast).double()
     ref = nn.RNN(input_dim, num_hidden, batch_first=True).double()
     with torch.no_grad():
         ref.weight_ih_l0.copy_(ours.W_hx)
@@ -33,9 +34,9 @@ def rnn_pair(input_dim, num_hidden=12, seed=0):
     return ours, ref
 
 
-def lstm_pair(input_dim, num_hidden=12, seed=0, fused=True):
+def lstm_pair(input_dim, num_hidden=12, seed=0, fast=True):
     torch.manual_seed(seed)
-    ours = LSTM(5, input_dim, num_hidden, 10, fused=fused).double()
+    ours = LSTM(5, input_dim, num_hidden, 10, fast=fast).double()
     ref = nn.LSTM(input_dim, num_hidden, batch_first=True).double()
     with torch.no_grad():
         for gate in "gifo":
@@ -69,8 +70,8 @@ def reference_grads(ours, ref, loss):
 
 @pytest.mark.parametrize("length,batch", CASES)
 @pytest.mark.parametrize("input_dim", [1, 10])
-@pytest.mark.parametrize("make_pair", [rnn_pair, lstm_pair, lambda d: lstm_pair(d, fused=False)],
-                         ids=["rnn", "lstm-fused", "lstm-plain"])
+@pytest.mark.parametrize("make_pair", [rnn_pair, lstm_pair, lambda d: rnn_pair(d, fast=False), lambda d: lstm_pair(d, fast=False)],
+                         ids=["rnn-fast", "lstm-fast", "rnn-plain", "lstm-plain"])
 def test_output_and_every_gradient_equal_pytorch(make_pair, input_dim, length, batch):
     ours, ref = make_pair(input_dim)
     x = digits(batch, length)
@@ -93,10 +94,19 @@ def test_output_and_every_gradient_equal_pytorch(make_pair, input_dim, length, b
     assert (ours.b_p.grad - read_out[1]).abs().max() < 1e-9
 
 
+@pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])
+def test_hand_written_bptt_passes_gradcheck_with_a_loss_on_every_hidden_state(recurrence, gates):
+    gen = torch.Generator().manual_seed(0)
+    x_proj = torch.randn(6, 3, 4 * gates, generator=gen, dtype=torch.float64, requires_grad=True)
+    W = (torch.randn(4 * gates, 4, generator=gen, dtype=torch.float64) * 0.7).requires_grad_()
+    assert torch.autograd.gradcheck(recurrence.apply, (x_proj, W))
+
+
 @pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
-def test_gradcheck(model_class):
+@pytest.mark.parametrize("fast", [True, False])
+def test_gradcheck(model_class, fast):
     torch.manual_seed(0)
-    model = model_class(4, 10, 5, 10).double()
+    model = model_class(4, 10, 5, 10, fast=fast).double()
     x = digits(3, 4)
     params = list(model.parameters())
     names = [name for name, _ in model.named_parameters()]
@@ -107,16 +117,11 @@ def test_gradcheck(model_class):
     assert torch.autograd.gradcheck(logits, tuple(p.detach().clone().requires_grad_() for p in params))
 
 
-def test_lstm_paths_agree_and_parameters_are_named_after_the_equations():
-    torch.manual_seed(0)
-    fused = LSTM(6, 10, 8, 10)
-    plain = LSTM(6, 10, 8, 10, fused=False)
-    plain.load_state_dict(fused.state_dict())
-    x = digits(5, 6)
-    assert torch.allclose(fused(x), plain(x), atol=1e-6)
+def test_parameters_are_named_and_shaped_after_the_equations():
+    lstm = LSTM(6, 10, 8, 10)
     expected = {f"{w}_{g}{s}" for g in "gifo" for w, s in (("W", "x"), ("W", "h"))} | {f"b_{g}" for g in "gifo"}
-    assert {name for name, _ in fused.named_parameters()} == expected | {"W_ph", "b_p"}
-    assert fused.W_gx.shape == (8, 10) and fused.W_gh.shape == (8, 8) and fused.W_ph.shape == (10, 8)
+    assert {name for name, _ in lstm.named_parameters()} == expected | {"W_ph", "b_p"}
+    assert lstm.W_gx.shape == (8, 10) and lstm.W_gh.shape == (8, 8) and lstm.W_ph.shape == (10, 8)
     rnn = VanillaRNN(6, 1, 8, 10)
     shapes = {name: tuple(p.shape) for name, p in rnn.named_parameters()}
     assert shapes == {"W_hx": (8, 1), "W_hh": (8, 8), "b_h": (8,), "W_ph": (10, 8), "b_p": (10,)}
