@@ -9,6 +9,7 @@ training early and still evaluates and writes every output.
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -27,6 +28,7 @@ from part1.vanilla_rnn import VanillaRNN
 WINDOW = 100  # steps per point of the training curve and per convergence check
 SOLVED_WINDOWS = 5  # this many windows in a row with every training prediction right: solved
 MIN_DELTA = 0.01  # nats: a smaller drop of the window loss does not count as progress
+CURRICULUM_START, CURRICULUM_GROWTH, CURRICULUM_ACCURACY = 10, 1.25, 0.99
 
 
 def positive_int(text):
@@ -67,6 +69,11 @@ def build_parser():
                         help=f"stop when the mean training loss of a {WINDOW}-step window has not fallen "
                              f"{MIN_DELTA} nats below its best for this many steps")
     parser.add_argument("--forget_bias", type=float, default=0.0, help="initial forget-gate bias b_f (LSTM only)")
+    parser.add_argument("--curriculum", action="store_true",
+                        help=f"start on palindromes of length {CURRICULUM_START} and grow the length "
+                             f"{CURRICULUM_GROWTH}x whenever a {WINDOW}-step window reaches training accuracy "
+                             f"{CURRICULUM_ACCURACY}, up to T; convergence is judged at T only")
+    parser.add_argument("--num_threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--output", type=Path, help="write options, training curve and held-out accuracy here (JSON)")
     parser.add_argument("--checkpoint", type=Path, help="save the trained model's weights and options here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -116,12 +123,31 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+def save_checkpoint(path, config, model):
+    """The trained weights with the options that rebuild the model (see `load_checkpoint`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"options": config, "model": model.state_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, device="cpu"):
+    checkpoint = torch.load(path, map_location=device)
+    model = build_model(checkpoint["options"], device)
+    model.load_state_dict(checkpoint["model"])
+    return model, checkpoint["options"]
+
+
 def train(config, progress=True):
     """Train one model; returns a dict with the curve, `steps`, `stop_reason` and `eval_accuracy`."""
     device = resolve_device(config["device"])
+    if config.get("num_threads"):
+        torch.set_num_threads(config["num_threads"])
     torch.manual_seed(config["seed"])
     T = config["input_length"] + 1
     dataset = PalindromeDataset(T)
+    length = min(T, CURRICULUM_START) if config.get("curriculum") else T
+    train_data = PalindromeDataset(length)
     model = build_model(config, device)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=config["learning_rate"])
     generator = torch.Generator(device=device).manual_seed(config["seed"])
@@ -136,7 +162,7 @@ def train(config, progress=True):
                dynamic_ncols=True)
     try:
         for step in range(1, config["train_steps"] + 1):
-            x, y = dataset.sample_batch(config["batch_size"], generator=generator, device=device)
+            x, y = train_data.sample_batch(config["batch_size"], generator=generator, device=device)
             logits = model(x)
             loss = nn.functional.cross_entropy(logits, y)  # Eq. 3, averaged over the batch
             optimizer.zero_grad(set_to_none=True)
@@ -153,12 +179,18 @@ def train(config, progress=True):
             window_acc = correct_sum.item() / (WINDOW * config["batch_size"])
             loss_sum.zero_()
             correct_sum.zero_()
-            curve.append({"step": step, "loss": window_loss, "accuracy": window_acc})
-            bar.set_postfix(loss=f"{window_loss:.4f}", acc=f"{window_acc:.4f}")
+            curve.append({"step": step, "length": length, "loss": window_loss, "accuracy": window_acc})
+            bar.set_postfix(T=length, loss=f"{window_loss:.4f}", acc=f"{window_acc:.4f}")
+            if length < T and window_acc >= CURRICULUM_ACCURACY:
+                # Curriculum: move on to longer palindromes; convergence is judged afresh at each length.
+                length = min(T, math.ceil(length * CURRICULUM_GROWTH))
+                train_data = PalindromeDataset(length)
+                best_loss, best_step = float("inf"), step
+                continue
             solved_windows = solved_windows + 1 if window_acc == 1.0 else 0
             if window_loss < best_loss - MIN_DELTA:
                 best_loss, best_step = window_loss, step
-            if solved_windows >= SOLVED_WINDOWS:
+            if length == T and solved_windows >= SOLVED_WINDOWS:
                 stop_reason = "solved"
                 break
             if step - best_step >= config["patience"]:
@@ -194,8 +226,7 @@ def main(argv=None):
     if args.output:
         write_json(args.output, result)
     if args.checkpoint:
-        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"options": config, "model": model.state_dict()}, args.checkpoint)
+        save_checkpoint(args.checkpoint, config, model)
     print(f"stopped after {result['steps']} steps ({result['stop_reason']}, {result['wall_time']:.1f} s)")
     print(f"held-out accuracy: {result['eval_accuracy']:.4f} "
           f"({args.eval_size} palindromes of length T={result['palindrome_length']})")

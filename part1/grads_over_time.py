@@ -1,0 +1,129 @@
+"""Gradient magnitudes over time (Question 1.7): how strongly does the loss at the last step reach h^(t)?
+
+    python part1/grads_over_time.py             # untrained RNN and LSTM (same seed), LSTM also with b_f = 1
+    python part1/grads_over_time.py --trained   # models trained on T = 100 (the sweep's tuned recipe)
+
+Feeds a batch of palindromes of length 100 (99 input digits) to a VanillaRNN and an LSTM, computes
+the loss of the last prediction, and keeps the gradient dL/dh^(t) of every hidden state: the
+message passed back between time steps. Writes the mean over the batch of ||dL/dh^(t)|| to
+part1/results/grads_over_time.csv (rows of the other kind, trained or untrained, are kept) and
+plots every row of it on a log scale to report/figures/grads_over_time.png.
+"""
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part1.dataset import PalindromeDataset
+from part1.train import build_model, load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = ROOT / "part1" / "results" / "checkpoints"
+COLUMNS = ["model", "trained", "t", "grad_norm"]
+
+
+def hidden_state_grads(model, x, y):
+    """dL/dh^(t) for every t, shape (T-1, batch, num_hidden), L the cross-entropy of each palindrome.
+
+    The loss is summed over the batch, so row b holds the gradient of palindrome b's own loss.
+    """
+    states = model.hidden_states(x)  # the plain autograd path: every h^(t) is a node of the graph
+    for h in states:
+        h.retain_grad()
+    logits = states[-1] @ model.W_ph.T + model.b_p
+    nn.functional.cross_entropy(logits, y, reduction="sum").backward()
+    return torch.stack([h.grad for h in states])
+
+
+def measure(model, x, y):
+    """Mean over the batch of ||dL/dh^(t)||, for t = 1 .. T-1."""
+    return hidden_state_grads(model, x, y).norm(dim=2).mean(dim=1)
+
+
+def read_rows(path):
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def plot(rows, figure):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    colors = {"RNN": "tab:blue", "LSTM": "tab:orange", "LSTM b_f=1": "tab:green"}
+    for (model, trained) in sorted({(r["model"], r["trained"]) for r in rows}, key=lambda k: (k[1], k[0])):
+        points = [(int(r["t"]), float(r["grad_norm"])) for r in rows if (r["model"], r["trained"]) == (model, trained)]
+        t, g = zip(*sorted(points))
+        label = f"{model}, {'trained on T = 100' if trained == 'True' else 'untrained'}"
+        ax.semilogy(t, g, color=colors.get(model), linestyle="-" if trained == "True" else "--", label=label)
+    ax.set_xlabel("time step t")
+    ax.set_ylabel(r"mean $\|\partial \mathcal{L} / \partial h^{(t)}\|$")
+    ax.set_title("Gradient reaching each hidden state (palindromes of length 100)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=150)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--palindrome_length", type=int, default=100, help="T (the models read T - 1 digits)")
+    parser.add_argument("--batch_size", type=int, default=256, help="palindromes to average over")
+    parser.add_argument("--num_hidden", type=int, default=128, help="hidden units of the untrained models")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the untrained models and the palindromes")
+    parser.add_argument("--trained", action="store_true", help="use the trained checkpoints instead")
+    parser.add_argument("--rnn_checkpoint", type=Path, default=CHECKPOINTS / "tuned_RNN_T100_seed0.pt")
+    parser.add_argument("--lstm_checkpoint", type=Path, default=CHECKPOINTS / "tuned_LSTM_T100_seed0.pt")
+    parser.add_argument("--output", type=Path, default=ROOT / "part1" / "results" / "grads_over_time.csv")
+    parser.add_argument("--figure", type=Path, default=ROOT / "report" / "figures" / "grads_over_time.png")
+    args = parser.parse_args(argv)
+    if args.palindrome_length < 2 or args.batch_size < 1 or args.num_hidden < 1:
+        parser.error("--palindrome_length must be at least 2, --batch_size and --num_hidden at least 1")
+
+    models = {}
+    if args.trained:
+        for name, checkpoint in (("RNN", args.rnn_checkpoint), ("LSTM", args.lstm_checkpoint)):
+            if not checkpoint.exists():
+                parser.error(f"no checkpoint {checkpoint}: train one with python part1/train.py "
+                             f"--model_type {name} --input_length {args.palindrome_length - 1} --checkpoint {checkpoint}")
+            models[name] = load_checkpoint(checkpoint)[0]
+    else:
+        # The same seed for every model; the LSTM also with the forget-gate bias of the tuned recipe.
+        for name, model_type, forget_bias in (("RNN", "RNN", 0.0), ("LSTM", "LSTM", 0.0), ("LSTM b_f=1", "LSTM", 1.0)):
+            torch.manual_seed(args.seed)
+            config = {"model_type": model_type, "input_length": args.palindrome_length - 1, "input_dim": 10,
+                      "num_hidden": args.num_hidden, "num_classes": 10, "forget_bias": forget_bias}
+            models[name] = build_model(config, "cpu")
+    x, y = PalindromeDataset(args.palindrome_length).sample_batch(
+        args.batch_size, torch.Generator().manual_seed(args.seed))
+
+    rows = [r for r in read_rows(args.output) if r["trained"] != str(args.trained)]
+    for name, model in models.items():
+        for t, g in enumerate(measure(model, x, y).tolist(), start=1):
+            rows.append({"model": name, "trained": str(args.trained), "t": t, "grad_norm": f"{g:.6e}"})
+        first, last = rows[-len(x[0])]["grad_norm"], rows[-1]["grad_norm"]
+        print(f"{name} ({'trained' if args.trained else 'untrained'}): |dL/dh^(1)| = {float(first):.3e}, "
+              f"|dL/dh^({len(x[0])})| = {float(last):.3e}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(rows, args.figure)
+    print(f"wrote {args.output} and {args.figure}")
+
+
+if __name__ == "__main__":
+    main()
