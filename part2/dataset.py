@@ -1,0 +1,81 @@
+"""A book as a stream of character ids, with a fixed train/validation split.
+
+The vocabulary is the sorted set of characters, so ids are the same in every run (the template's
+list(set(text)) was not) and a checkpoint stores it to decode text without the book.
+"""
+import re
+
+import torch
+
+# Project Gutenberg wraps every book in a licence header and footer between these marker lines.
+GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.M)
+GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.M)
+
+VAL_FRACTION = 0.1
+
+
+def read_text(filename, strip_gutenberg=True):
+    """The book's text: UTF-8 without byte-order mark, LF line ends, Gutenberg licence cut off."""
+    with open(filename, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{filename} is not UTF-8 text (bad byte at offset {e.start})") from None
+    text = text.replace("\r\n", "\n")
+    if strip_gutenberg:
+        start, end = GUTENBERG_START.search(text), GUTENBERG_END.search(text)
+        if start and end and start.end() < end.start():
+            text = text[start.end():end.start()].strip("\n") + "\n"
+    return text
+
+
+class TextDataset:
+    """Random training windows from the first 90% of a book; the last 10% is for validation."""
+
+    def __init__(self, filename, seq_length, strip_gutenberg=True):
+        if seq_length < 1:
+            raise ValueError(f"seq_length must be at least 1, got {seq_length}")
+        self._seq_length = seq_length
+        text = read_text(filename, strip_gutenberg)
+        if not text:
+            raise ValueError(f"{filename} is empty")
+        self._chars = sorted(set(text))
+        self._char_to_ix = {ch: i for i, ch in enumerate(self._chars)}
+        data = torch.tensor([self._char_to_ix[ch] for ch in text], dtype=torch.long)
+        n_train = int(len(data) * (1 - VAL_FRACTION))
+        self.train_data, self.val_data = data[:n_train], data[n_train:]
+        # A window needs seq_length inputs plus one more character as the last target.
+        if len(self.val_data) < seq_length + 1:
+            raise ValueError(
+                f"{filename} has {len(text)} characters: too short for seq_length {seq_length} "
+                f"(its last 10% must hold at least {seq_length + 1})")
+
+    @property
+    def vocab_size(self):
+        return len(self._chars)
+
+    @property
+    def chars(self):
+        """The vocabulary as a string: character i has id i."""
+        return "".join(self._chars)
+
+    def convert_to_string(self, char_ix):
+        return "".join(self._chars[ix] for ix in char_ix)
+
+    def batch(self, batch_size, generator=None):
+        """Inputs and targets (batch_size, seq_length) from random offsets in the training split."""
+        max_offset = len(self.train_data) - self._seq_length
+        offsets = torch.randint(0, max_offset, (batch_size,), generator=generator)
+        idx = offsets[:, None] + torch.arange(self._seq_length + 1)
+        windows = self.train_data[idx]
+        return windows[:, :-1], windows[:, 1:]
+
+    def val_streams(self, n_streams=64):
+        """The validation split as inputs and targets (n, length): n consecutive pieces of the text,
+        so that with the LSTM state carried along each row every character is a target once."""
+        n = max(1, min(n_streams, (len(self.val_data) - 1) // self._seq_length))
+        length = (len(self.val_data) - 1) // n
+        x = self.val_data[:n * length].view(n, length)
+        y = self.val_data[1:n * length + 1].view(n, length)
+        return x, y

@@ -1,0 +1,26 @@
+"""A character-level language model: embedding, stacked LSTM, linear read-out."""
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TextGenerationModel(nn.Module):
+    def __init__(self, vocabulary_size, lstm_num_hidden=256, lstm_num_layers=2,
+                 embedding_dim=64, dropout_keep_prob=1.0):
+        super().__init__()
+        self.vocabulary_size = vocabulary_size
+        # embedding_dim 0 feeds one-hot vectors, as the assignment's plain LSTM does.
+        self.embedding = nn.Embedding(vocabulary_size, embedding_dim) if embedding_dim else None
+        input_size = embedding_dim or vocabulary_size
+        # nn.LSTM applies dropout between layers only, so it needs at least two.
+        self.lstm = nn.LSTM(input_size, lstm_num_hidden, lstm_num_layers, batch_first=True,
+                            dropout=1 - dropout_keep_prob if lstm_num_layers > 1 else 0.0)
+        self.output = nn.Linear(lstm_num_hidden, vocabulary_size)
+
+    def forward(self, x, state=None):
+        """Logits (batch, time, vocabulary) for ids x (batch, time), and the LSTM state after x."""
+        if self.embedding is not None:
+            inputs = self.embedding(x)
+        else:
+            inputs = F.one_hot(x, self.vocabulary_size).float()
+        hidden, state = self.lstm(inputs, state)
+        return self.output(hidden), state

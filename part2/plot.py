@@ -1,0 +1,62 @@
+"""Plot loss and accuracy curves (train and validation) of a run from its metrics.csv.
+
+    python part2/plot.py part2/results/grimm     # writes report/figures/part2_grimm_curves.png
+"""
+import csv
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part2 import cli  # noqa: E402
+
+
+def read_metrics(path):
+    """Columns of metrics.csv as lists of (step, value), skipping empty cells."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path} has no rows yet")
+    return {name: [(int(r["step"]), float(r[name])) for r in rows if r[name]]
+            for name in rows[0] if name != "step"}
+
+
+def plot(run, out):
+    m = read_metrics(Path(run) / "metrics.csv")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, what, unit in ((axes[0], "loss", "cross-entropy (nats/char)"),
+                           (axes[1], "accuracy", "next-character accuracy")):
+        for split, style in (("train", dict(lw=0.6, alpha=0.6)), ("val", dict(marker="o", ms=3))):
+            points = m[f"{split}_{what}"]
+            ax.plot(*zip(*points), label="train (batch mean)" if split == "train" else
+                    "validation (full split)", **style)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(unit)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_ylim(top=min(4.5, axes[0].get_ylim()[1]))
+    fig.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = cli.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("run", help="folder with metrics.csv (a --summary_path or part2/results/NAME)")
+    p.add_argument("--out", default=None,
+                   help="image file (default: report/figures/part2_NAME_curves.png)")
+    args = p.parse_args(argv)
+    figures = Path(__file__).resolve().parent.parent / "report" / "figures"
+    out = args.out or figures / f"part2_{Path(args.run).resolve().name}_curves.png"
+    plot(args.run, out)
+    print(out)
+
+
+if __name__ == "__main__":
+    cli.run(main, "plot.py")

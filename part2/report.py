@@ -1,0 +1,155 @@
+"""Write LaTeX snippets for the report from a committed run (metrics.csv, samples.txt, checkpoint.pt).
+
+    python part2/report.py part2/results/grimm     # writes report/generated/part2_*.tex
+
+Nothing in the snippets is typed by hand: numbers come from metrics.csv and the checkpoint's
+options, samples are quoted from samples.txt, and the completions of the prompt are decoded
+from the checkpoint (deterministic on the CPU).
+"""
+import json
+import re
+import sys
+from pathlib import Path
+
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part2 import cli  # noqa: E402
+from part2.generate import beam_search, decode, encode, generate, load_checkpoint, log_prob  # noqa: E402
+from part2.plot import read_metrics  # noqa: E402
+
+COMPLETION_LENGTH = 60
+BEAM_SIZES = (3, 10)
+TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
+               "#": r"\#", "%": r"\%", "_": r"\_", "^": r"\textasciicircum{}",
+               "~": r"\textasciitilde{}"}
+
+
+def tex(text):
+    return "".join(TEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def quoted(text):
+    """A sample as samples.txt shows it (newlines as \\n), typeset in typewriter font."""
+    return r"\texttt{" + tex(json.dumps(text, ensure_ascii=False)[1:-1]) + "}"
+
+
+def read_samples(path):
+    """{step: [(kind, text), ...]} from samples.txt."""
+    samples, step = {}, None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if match := re.fullmatch(r"step (\d+)", line):
+            step = int(match[1])
+            samples[step] = []
+        elif line.strip():
+            kind, text = line.split(None, 1)
+            samples[step].append((kind, json.loads(text)))
+    return samples
+
+
+def pick_steps(steps, n=4):
+    """The first sample step, the last, and those closest to log-spaced steps between them."""
+    first, last = steps[0], steps[-1]
+    targets = [first * (last / first) ** (i / (n - 1)) for i in range(n)]
+    return sorted({min(steps, key=lambda s: abs(s - t)) for t in targets})
+
+
+def hyperparameters(options, n_params, steps):
+    rows = [("book", tex(Path(options["txt_file"]).name)),
+            ("sequence length $T$", options["seq_length"]),
+            ("embedding size", options["embedding_dim"] or "one-hot"),
+            ("LSTM layers $\\times$ hidden units",
+             f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}"),
+            ("parameters", f"{n_params:,}".replace(",", "\\,")),
+            ("batch size", options["batch_size"]),
+            ("optimizer, learning rate", f"Adam, {options['learning_rate']:g}"),
+            ("learning-rate decay",
+             f"$\\times{options['learning_rate_decay']:g}$ every {options['learning_rate_step']} steps"),
+            ("dropout keep probability", f"{options['dropout_keep_prob']:g}"),
+            ("gradient clipping (max norm)", f"{options['max_norm']:g}"),
+            ("training steps", steps),
+            ("seed", options["seed"])]
+    body = "\n".join(f"{name} & {value} \\\\" for name, value in rows)
+    return ("\\begin{tabular}{ll}\n\\toprule\nhyperparameter & value \\\\\n\\midrule\n"
+            f"{body}\n\\bottomrule\n\\end{{tabular}}\n")
+
+
+def sample_table(samples, steps):
+    blocks = []
+    for step in steps:
+        greedy = [quoted(text) for kind, text in samples[step] if kind == "greedy"]
+        blocks.append(f"{step} & " + " \\\\\n & ".join(greedy) + " \\\\")
+    return ("\\begin{tabular}{rl}\n\\toprule\nstep & greedy samples, 30 characters \\\\\n"
+            "\\midrule\n" + "\n\\midrule\n".join(blocks) + "\n\\bottomrule\n\\end{tabular}\n")
+
+
+def labelled_table(header, rows, width="0.8\\linewidth"):
+    body = "\n".join(f"{label} & {text} \\\\" for label, text in rows)
+    return (f"\\begin{{tabular}}{{lp{{{width}}}}}\n\\toprule\n{header} \\\\\n\\midrule\n"
+            f"{body}\n\\bottomrule\n\\end{{tabular}}\n")
+
+
+def completions(model, vocab, prompt_text):
+    """Greedy and beam-search continuations of the prompt with their summed log-probabilities."""
+    prompt = torch.tensor(encode(vocab, prompt_text))
+    greedy = generate(model, prompt[None], COMPLETION_LENGTH)[0]
+    rows = [("greedy", greedy, log_prob(model, prompt, greedy))]
+    for k in BEAM_SIZES:
+        ids, score = beam_search(model, prompt, COMPLETION_LENGTH, k)
+        rows.append((f"beam, $K={k}$", ids, score))
+    return [(label, decode(vocab, ids.tolist()), score) for label, ids, score in rows]
+
+
+def write_snippets(run, out, prompt):
+    run, out = Path(run), Path(out)
+    metrics = read_metrics(run / "metrics.csv")
+    samples = read_samples(run / "samples.txt")
+    model, vocab, options = load_checkpoint(run / "checkpoint.pt")
+    n_params = sum(p.numel() for p in model.parameters())
+    step, val_loss = metrics["val_loss"][-1]
+    val_accuracy = metrics["val_accuracy"][-1][1]
+    seconds = metrics["seconds"][-1][1]
+    sample_steps = sorted(samples)
+    last = sample_steps[-1]
+    out.mkdir(parents=True, exist_ok=True)
+    header = f"% generated by part2/report.py from {run.as_posix()}; do not edit\n"
+
+    macros = {"PartTwoValLoss": f"{val_loss:.3f}", "PartTwoValAccuracy": f"{100 * val_accuracy:.1f}",
+              "PartTwoSteps": f"{step:,}".replace(",", "\\,"),
+              "PartTwoMinutes": f"{seconds / 60:.0f}",
+              "PartTwoParams": f"{n_params:,}".replace(",", "\\,"),
+              "PartTwoLastSampleStep": f"{last:,}".replace(",", "\\,"),
+              "PartTwoPrompt": tex(prompt)}
+    (out / "part2_results.tex").write_text(header + "".join(
+        f"\\newcommand{{\\{name}}}{{{value}}}\n" for name, value in macros.items()))
+    (out / "part2_hyperparameters.tex").write_text(
+        header + hyperparameters(options, n_params, step))
+    (out / "part2_samples.tex").write_text(header + sample_table(samples, pick_steps(sample_steps)))
+    long_rows = [(s, quoted(text)) for s in pick_steps(sample_steps, 3)
+                 for kind, text in samples[s] if kind == "greedy_long"]
+    (out / "part2_long_samples.tex").write_text(
+        header + labelled_table("step & greedy sample, 200 characters", long_rows))
+    tau_rows = [(f"$\\tau={kind[4:]}$", quoted(text)) for kind, text in samples[last]
+                if kind.startswith("tau=")]
+    (out / "part2_temperature.tex").write_text(
+        header + labelled_table(f"$\\tau$ & samples of 100 characters at step {last}", tau_rows))
+    rows = [(f"{label} ({score:.2f})", quoted(prompt + text))
+            for label, text, score in completions(model, vocab, prompt)]
+    (out / "part2_completions.tex").write_text(header + labelled_table(
+        "decoding (log-probability) & ``" + tex(prompt) + f"'' and {COMPLETION_LENGTH} more characters",
+        rows, "0.7\\linewidth"))
+
+
+def main(argv=None):
+    p = cli.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("run", help="folder with metrics.csv, samples.txt and checkpoint.pt")
+    p.add_argument("--prompt", default="Sleeping beauty is", help="the sentence to complete")
+    p.add_argument("--out", default=Path(__file__).resolve().parent.parent / "report" / "generated",
+                   help="folder for the .tex files (default: report/generated)")
+    args = p.parse_args(argv)
+    write_snippets(args.run, args.out, args.prompt)
+
+
+if __name__ == "__main__":
+    cli.run(main, "report.py")

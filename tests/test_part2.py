@@ -1,0 +1,246 @@
+"""Part 2: dataset, model, generation and training on small texts made here."""
+import csv
+import itertools
+import random
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from part2 import train as train_script
+from part2.dataset import TextDataset, read_text
+from part2.generate import beam_search, encode, generate, log_prob, next_char_probs
+from part2.model import TextGenerationModel
+
+WORDS = "the king queen frog wolf little girl went into forest and said to her golden ball".split()
+
+
+def story(n_words=1500, seed=0):
+    rng = random.Random(seed)
+    sentences, words = [], 0
+    while words < n_words:
+        k = rng.randint(3, 9)
+        sentences.append(" ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + ".")
+        words += k
+    return "\n".join(sentences) + "\n"
+
+
+@pytest.fixture
+def book(tmp_path):
+    path = tmp_path / "book.txt"
+    path.write_text(story(), encoding="utf-8")
+    return path
+
+
+# dataset
+
+def test_split_is_last_tenth_and_training_windows_stay_in_the_first_ninety_percent(book):
+    text = book.read_text(encoding="utf-8")
+    ds = TextDataset(book, seq_length=12)
+    n_train = int(len(text) * 0.9)
+    assert ds.convert_to_string(ds.train_data.tolist()) == text[:n_train]
+    assert ds.convert_to_string(ds.val_data.tolist()) == text[n_train:]
+    x, y = ds.batch(500, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (500, 12)
+    train_text = text[:n_train]
+    for xi, yi in zip(x.tolist(), y.tolist()):
+        window = ds.convert_to_string(xi + yi[-1:])
+        assert window in train_text
+        assert xi[1:] == yi[:-1]  # targets are the inputs shifted by one character
+
+
+def test_validation_streams_cover_the_split_once(book):
+    ds = TextDataset(book, seq_length=7)
+    x, y = ds.val_streams(n_streams=5)
+    assert x.shape == y.shape and x.shape[0] == 5
+    assert torch.equal(x.flatten(), ds.val_data[:x.numel()])
+    assert torch.equal(y.flatten(), ds.val_data[1:x.numel() + 1])
+    assert len(ds.val_data) - 1 - x.numel() < 5  # at most a few characters left out
+
+
+def test_validation_loss_carries_the_state_over_chunks(book):
+    ds = TextDataset(book, seq_length=7)
+    torch.manual_seed(0)
+    model = TextGenerationModel(ds.vocab_size, lstm_num_hidden=16, embedding_dim=4)
+    x, y = ds.val_streams()
+    logits, _ = model(x)
+    expected = F.cross_entropy(logits.flatten(0, 1), y.flatten()).item()
+    loss, accuracy = train_script.evaluate(model, ds, "cpu", chunk=5)
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert accuracy == pytest.approx((logits.argmax(-1) == y).float().mean().item())
+
+
+def test_vocabulary_is_sorted_so_ids_do_not_depend_on_the_run(tmp_path):
+    path = tmp_path / "b.txt"
+    path.write_text("zebra apple Mango 42!\n" * 20, encoding="utf-8")
+    ds = TextDataset(path, 5)
+    assert list(ds.chars) == sorted(set(ds.chars))
+    assert ds.vocab_size == len(set("zebra apple Mango 42!\n"))
+    assert ds.convert_to_string(range(ds.vocab_size)) == ds.chars
+
+
+def test_byte_order_mark_and_crlf_are_removed(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffOnce upon a time\r\nthere was a king.\r\n".encode("utf-8"))
+    assert read_text(path) == "Once upon a time\nthere was a king.\n"
+
+
+def test_gutenberg_licence_is_cut_unless_asked_to_keep_it(tmp_path):
+    body = "CHAPTER I\nThe frog king.\n"
+    text = ("The Project Gutenberg eBook of Tales\nlicence...\n"
+            "*** START OF THE PROJECT GUTENBERG EBOOK TALES ***\n\n" + body +
+            "\n*** END OF THE PROJECT GUTENBERG EBOOK TALES ***\nmore licence\n")
+    path = tmp_path / "g.txt"
+    path.write_text(text, encoding="utf-8")
+    assert read_text(path) == body
+    assert read_text(path, strip_gutenberg=False) == text
+
+
+# model
+
+@pytest.mark.parametrize("embedding_dim", [0, 8])
+def test_model_shapes_and_carried_state_equal_one_long_pass(embedding_dim):
+    torch.manual_seed(0)
+    model = TextGenerationModel(11, lstm_num_hidden=16, lstm_num_layers=2,
+                                embedding_dim=embedding_dim).eval()
+    x = torch.randint(11, (3, 10))
+    logits, (h, c) = model(x)
+    assert logits.shape == (3, 10, 11)
+    assert h.shape == c.shape == (2, 3, 16)
+    first, state = model(x[:, :4])
+    second, _ = model(x[:, 4:], state)
+    torch.testing.assert_close(torch.cat([first, second], 1), logits)
+
+
+# generation
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small model trained briefly on the story, so its predictions are not uniform."""
+    torch.manual_seed(0)
+    text = story()
+    vocab = "".join(sorted(set(text)))
+    data = torch.tensor(encode(vocab, text))
+    model = TextGenerationModel(len(vocab), lstm_num_hidden=32, embedding_dim=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        starts = torch.randint(len(data) - 21, (32,))
+        windows = data[starts[:, None] + torch.arange(21)]
+        logits, _ = model(windows[:, :-1])
+        loss = F.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), vocab
+
+
+def test_one_step_at_a_time_generation_equals_a_full_forward_pass(trained):
+    model, vocab = trained
+    prompt = torch.tensor([encode(vocab, "The king"), encode(vocab, "A frog s")])
+    out = generate(model, prompt, 40)
+    logits, _ = model(torch.cat([prompt, out], 1))
+    # Each greedy character is the argmax of the full pass's prediction at its position.
+    assert torch.equal(logits[:, prompt.shape[1] - 1:-1].argmax(-1), out)
+
+
+def test_sampled_text_scores_as_the_full_pass_says(trained):
+    model, vocab = trained
+    prompt = torch.tensor(encode(vocab, "The "))
+    out = generate(model, prompt[None], 25, temperature=1.0,
+                   generator=torch.Generator().manual_seed(1))[0]
+    logits, _ = model(torch.cat([prompt, out])[None])
+    logp = F.log_softmax(logits[0, 3:-1], -1).gather(1, out[:, None]).sum().item()
+    assert log_prob(model, prompt, out) == pytest.approx(logp, abs=1e-4)
+
+
+@pytest.mark.parametrize("prompt_text", ["The king", "Little", "and"])
+def test_beam_search_scores_at_least_as_high_as_greedy(trained, prompt_text):
+    model, vocab = trained
+    prompt = torch.tensor(encode(vocab, prompt_text))
+    greedy = generate(model, prompt[None], 30)[0]
+    greedy_score = log_prob(model, prompt, greedy)
+    ids, score = beam_search(model, prompt, 30, beam_size=5)
+    assert score == pytest.approx(log_prob(model, prompt, ids), abs=1e-3)
+    assert score >= greedy_score - 1e-4
+    ids1, score1 = beam_search(model, prompt, 30, beam_size=1)
+    assert torch.equal(ids1, greedy)  # a beam of one is greedy decoding
+    assert score1 == pytest.approx(greedy_score, abs=1e-3)
+
+
+def test_a_wide_enough_beam_finds_the_best_sequence():
+    torch.manual_seed(3)
+    model = TextGenerationModel(3, lstm_num_hidden=8, embedding_dim=4).eval()
+    prompt = torch.tensor([0, 2])
+    best = max(log_prob(model, prompt, torch.tensor(seq))
+               for seq in itertools.product(range(3), repeat=4))
+    _, score = beam_search(model, prompt, 4, beam_size=27)
+    assert score == pytest.approx(best, abs=1e-5)
+
+
+def test_temperature_multiplies_the_logits():
+    logits = torch.tensor([[2.0, -1.0, 0.5, 3.0]])
+    torch.testing.assert_close(next_char_probs(logits, 1e-6), torch.full((1, 4), 0.25),
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(next_char_probs(logits, 1e4), torch.tensor([[0., 0, 0, 1]]))
+    sharper, flatter = next_char_probs(logits, 2.0), next_char_probs(logits, 0.5)
+    assert sharper.max() > next_char_probs(logits, 1.0).max() > flatter.max()
+
+
+def test_sampling_at_a_huge_temperature_is_greedy(trained):
+    model, vocab = trained
+    prompt = torch.tensor([encode(vocab, "The wolf")])
+    sampled = generate(model, prompt, 30, temperature=1e4, generator=torch.Generator())
+    assert torch.equal(sampled, generate(model, prompt, 30))
+
+
+def test_a_prompt_character_outside_the_vocabulary_is_named():
+    with pytest.raises(ValueError, match="'#'"):
+        encode("abc ", "a #b")
+
+
+# training
+
+def run_train(book, summary, *extra):
+    train_script.main(["--txt_file", str(book), "--summary_path", str(summary),
+                       "--seq_length", "16", "--lstm_num_hidden", "24", "--embedding_dim", "8",
+                       "--batch_size", "16", "--dropout_keep_prob", "0.8",
+                       "--learning_rate_step", "7", "--print_every", "3", "--eval_every", "10",
+                       "--sample_every", "5", *extra])
+
+
+def test_resumed_training_equals_an_uninterrupted_run(book, tmp_path):
+    run_train(book, tmp_path / "straight", "--train_steps", "30")
+    run_train(book, tmp_path / "split", "--train_steps", "10")
+    run_train(book, tmp_path / "split", "--train_steps", "30", "--resume")
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)
+    assert a["step"] == b["step"] == 30
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a["scheduler"] == b["scheduler"]
+    assert all(torch.equal(a["rng"][k], b["rng"][k]) for k in ("torch", "data", "sample"))
+    for name in ("samples.txt",):
+        assert (tmp_path / "straight" / name).read_text() == (tmp_path / "split" / name).read_text()
+
+    def rows(run):  # everything but the timings
+        with open(tmp_path / run / "metrics.csv") as f:
+            return [{k: v for k, v in r.items() if k not in ("seconds", "chars_per_second")}
+                    for r in csv.DictReader(f)]
+    assert rows("straight") == rows("split")
+
+
+def test_training_writes_metrics_samples_and_a_checkpoint(book, tmp_path):
+    run_train(book, tmp_path, "--train_steps", "12")
+    with open(tmp_path / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["3", "6", "9", "10", "12", "12"]
+    assert rows[-1]["val_loss"] and rows[-1]["val_accuracy"]  # final full evaluation
+    assert float(rows[3]["val_loss"]) > 0 and 0 <= float(rows[3]["val_accuracy"]) <= 1
+    samples = (tmp_path / "samples.txt").read_text(encoding="utf-8")
+    assert re.findall(r"^step (\d+)$", samples, re.M) == ["5", "10"]
+    assert samples.count("greedy ") == 10 and "tau=0.5" in samples and "tau=2.0" in samples
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 12 and ckpt["vocab"] == "".join(sorted(set(story())))

@@ -1,0 +1,177 @@
+"""Part 2 as a user runs it: the scripts from the repository root, Ctrl-C, bad input, results."""
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from part2 import cli, export, generate, plot, report, train
+from tests.test_part2 import story
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ["--seq_length", "16", "--lstm_num_hidden", "24", "--embedding_dim", "8",
+         "--batch_size", "8", "--print_every", "2", "--eval_every", "4", "--sample_every", "4"]
+
+
+def script(*args, **kwargs):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    path = tmp_path_factory.mktemp("book") / "book.txt"
+    path.write_text(story(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(book, tmp_path_factory):
+    """A short training run, as the committed results are made."""
+    summary = tmp_path_factory.mktemp("run")
+    train.main(["--txt_file", str(book), "--summary_path", str(summary), "--train_steps", "8",
+                *SMALL])
+    return summary
+
+
+def test_train_and_generate_as_scripts_from_the_repository_root(book, tmp_path):
+    result = script("part2/train.py", "--txt_file", book, "--summary_path", tmp_path,
+                    "--train_steps", "4", *SMALL)
+    assert result.returncode == 0, result.stderr
+    assert "done after 4 steps" in result.stdout
+    result = script("part2/generate.py", "--checkpoint", tmp_path / "checkpoint.pt",
+                    "--prompt", "The king", "--length", "20", "--method", "beam", "--score")
+    assert result.returncode == 0, result.stderr
+    text, score = result.stdout.splitlines()
+    assert text.startswith("The king") and len(text) == len("The king") + 20
+    assert "log-probability" in score
+
+
+def test_train_runs_as_a_module(book, tmp_path):
+    result = script("-m", "part2.train", "--txt_file", book, "--summary_path", tmp_path,
+                    "--train_steps", "2", *SMALL)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "checkpoint.pt").is_file()
+
+
+@pytest.mark.skipif(not (ROOT / "assets" / "book.txt").is_file(),
+                    reason="assets/book.txt is absent (python assets/download.py fetches it)")
+def test_smoke_training_on_the_book_with_the_default_options(tmp_path):
+    result = script("part2/train.py", "--txt_file", "assets/book.txt", "--summary_path", tmp_path,
+                    "--train_steps", "5")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "metrics.csv") as f:
+        assert float(list(csv.DictReader(f))[-1]["val_loss"]) > 0
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(book, tmp_path):
+    proc = subprocess.Popen([sys.executable, "part2/train.py", "--txt_file", str(book),
+                             "--summary_path", str(tmp_path), *SMALL], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "metrics.csv"
+    deadline = time.monotonic() + 60
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "interrupted at step" in err
+    step = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"]
+    assert step > 0
+    train.main(["--txt_file", str(book), "--summary_path", str(tmp_path), "--resume",
+                "--train_steps", str(step + 2), *SMALL])
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == step + 2
+
+
+def test_export_makes_a_small_checkpoint_that_generates(run, tmp_path, capsys):
+    export.main([str(run), str(tmp_path)])
+    assert (tmp_path / "metrics.csv").read_text() == (run / "metrics.csv").read_text()
+    full, small = (run / "checkpoint.pt").stat().st_size, (tmp_path / "checkpoint.pt").stat().st_size
+    assert small < full / 4  # no optimizer state, half-precision weights
+    generate.main(["--checkpoint", str(tmp_path / "checkpoint.pt"), "--prompt", "The ",
+                   "--length", "15", "--num_samples", "3", "--temperature", "0.5"])
+    out = capsys.readouterr().out
+    samples = re.split(r"^--- sample \d ---\n", out, flags=re.M)
+    assert samples[0] == "" and len(samples) == 4
+    assert all(s.startswith("The ") and len(s) == len("The ") + 15 + 1 for s in samples[1:])
+
+
+def test_plot_and_report_snippets_come_from_the_saved_run(run, tmp_path):
+    plot.main([str(run), "--out", str(tmp_path / "curves.png")])
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    report.main([str(run), "--out", str(tmp_path), "--prompt", "The king"])
+    macros = (tmp_path / "part2_results.tex").read_text()
+    with open(run / "metrics.csv") as f:
+        final = list(csv.DictReader(f))[-1]
+    assert f"\\newcommand{{\\PartTwoValLoss}}{{{float(final['val_loss']):.3f}}}" in macros
+    samples = (tmp_path / "part2_samples.tex").read_text()
+    first_greedy = (run / "samples.txt").read_text(encoding="utf-8").splitlines()[1].split(None, 1)[1]
+    assert report.tex(first_greedy[1:-1]) in samples  # quoted verbatim
+    assert "beam, $K=" in (tmp_path / "part2_completions.tex").read_text()
+
+
+def fails_cleanly(main, prog, argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(lambda: main(argv), prog)
+    err = capsys.readouterr().err
+    assert exit_info.value.code not in (0, None)
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], err
+    return exit_info.value.code, lines[0]
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda p: None, "No such file"),
+    (lambda p: p.write_text(""), "empty"),
+    (lambda p: p.write_bytes(bytes(range(256)) * 4), "not UTF-8"),
+    (lambda p: p.write_text("Once upon a time."), "too short"),
+    (lambda p: p.mkdir(), "directory"),
+])
+def test_train_rejects_a_bad_book(tmp_path, capsys, make, needle):
+    path = tmp_path / "book.txt"
+    make(path)
+    code, line = fails_cleanly(train.main, "train.py", ["--txt_file", str(path), "--summary_path",
+                                                        str(tmp_path / "s")], capsys)
+    assert code == 1 and needle in line
+
+
+@pytest.mark.parametrize("argv", [["--seq_length", "0"], ["--learning_rate", "0"],
+                                  ["--learning_rate", "-1e-3"], ["--batch_size", "x"],
+                                  ["--dropout_keep_prob", "0"]])
+def test_train_rejects_bad_options(book, capsys, argv):
+    code, _ = fails_cleanly(train.main, "train.py", ["--txt_file", str(book), *argv], capsys)
+    assert code == 2
+
+
+def test_resume_without_a_checkpoint_or_with_a_corrupt_one(book, tmp_path, capsys):
+    argv = ["--txt_file", str(book), "--summary_path", str(tmp_path), "--resume"]
+    assert "no checkpoint" in fails_cleanly(train.main, "train.py", argv, capsys)[1]
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert "not a training checkpoint" in fails_cleanly(train.main, "train.py", argv, capsys)[1]
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["--temperature", "0"], 2), (["--temperature", "-1"], 2), (["--beam_size", "0"], 2),
+    (["--length", "0"], 2), (["--method", "topk"], 2), (["--prompt", "The king ~"], 1),
+])
+def test_generate_rejects_bad_options(run, capsys, argv, code):
+    got, _ = fails_cleanly(generate.main, "generate.py",
+                           ["--checkpoint", str(run / "checkpoint.pt"), *argv], capsys)
+    assert got == code
+
+
+def test_generate_rejects_a_missing_or_corrupt_checkpoint(tmp_path, capsys):
+    argv = ["--checkpoint", str(tmp_path / "none.pt")]
+    assert "no such checkpoint" in fails_cleanly(generate.main, "generate.py", argv, capsys)[1]
+    (tmp_path / "bad.pt").write_bytes(os.urandom(100))
+    argv = ["--checkpoint", str(tmp_path / "bad.pt")]
+    assert "not a readable part-2 checkpoint" in fails_cleanly(generate.main, "generate.py",
+                                                               argv, capsys)[1]
