@@ -75,13 +75,12 @@ class LSTM(nn.Module):
     def forward(self, x):
         """Logits p^(T) of the last time step, shape (batch, num_classes)."""
         if self.fast:
-            x = encode_digits(x, self.input_dim, self.W_gx.dtype)
+            x = encode_digits(x.T, self.input_dim, self.W_gx.dtype)  # time first
             # Eq. 4-7 for all four gates at once: the named weights stacked as [g; i; f; o].
             W_x = torch.cat([self.W_gx, self.W_ix, self.W_fx, self.W_ox])
             W_h = torch.cat([self.W_gh, self.W_ih, self.W_fh, self.W_oh])
             b = torch.cat([self.b_g, self.b_i, self.b_f, self.b_o])
-            x_proj = (x @ W_x.T + b).transpose(0, 1).contiguous()  # input terms of every gate and t
-            h_T = LSTMRecurrence.apply(x_proj, W_h)[-1]  # Eq. 4-9
+            h_T = LSTMRecurrence.apply(x, W_x, W_h, b)[-1]  # Eq. 4-9
         else:
             h_T = self.hidden_states(x)[-1]
         return h_T @ self.W_ph.T + self.b_p  # Eq. 10

@@ -56,9 +56,8 @@ class VanillaRNN(nn.Module):
     def forward(self, x):
         """Logits p^(T) of the last time step, shape (batch, num_classes)."""
         if self.fast:
-            x = encode_digits(x, self.input_dim, self.W_hx.dtype)
-            x_proj = (x @ self.W_hx.T + self.b_h).transpose(0, 1).contiguous()  # time first
-            h_T = RNNRecurrence.apply(x_proj, self.W_hh)[-1]  # Eq. 1
+            x = encode_digits(x.T, self.input_dim, self.W_hx.dtype)  # time first
+            h_T = RNNRecurrence.apply(x, self.W_hx, self.W_hh, self.b_h)[-1]  # Eq. 1
         else:
             h_T = self.hidden_states(x)[-1]
         return h_T @ self.W_ph.T + self.b_p  # Eq. 2

@@ -97,9 +97,12 @@ def test_output_and_every_gradient_equal_pytorch(make_pair, input_dim, length, b
 @pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])
 def test_hand_written_bptt_passes_gradcheck_with_a_loss_on_every_hidden_state(recurrence, gates):
     gen = torch.Generator().manual_seed(0)
-    x_proj = torch.randn(6, 3, 4 * gates, generator=gen, dtype=torch.float64, requires_grad=True)
-    W = (torch.randn(4 * gates, 4, generator=gen, dtype=torch.float64) * 0.7).requires_grad_()
-    assert torch.autograd.gradcheck(recurrence.apply, (x_proj, W))
+
+    def randn(*shape, scale=0.7):
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).requires_grad_()
+
+    x = torch.randn(6, 3, 5, generator=gen, dtype=torch.float64)
+    assert torch.autograd.gradcheck(recurrence.apply, (x, randn(4 * gates, 5), randn(4 * gates, 4), randn(4 * gates)))
 
 
 @pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
