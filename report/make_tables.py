@@ -126,7 +126,7 @@ def horizon_macros(path=ACCURACY_CSV):
         for model in MODELS:
             name = f"ReportHorizonPhrase{recipe.capitalize()}{model.capitalize()}"
             if (recipe, model) not in found:
-                macros[name] = "(not yet measured)"
+                macros[name] = "not yet measured"
                 continue
             h, longest = found[recipe, model]
             if h == 0:
