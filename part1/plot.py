@@ -44,6 +44,10 @@ def accuracy_by_length(rows):
     return table
 
 
+def latex_escape(text):
+    return text.replace("_", r"\_")
+
+
 def horizon(by_length):
     """The longest T up to which every swept length has mean accuracy >= SOLVED (None if not even the first)."""
     best = None
@@ -55,7 +59,7 @@ def horizon(by_length):
 
 
 def plot_accuracy(table, recipes, path):
-    fig, axes = plt.subplots(1, len(recipes), figsize=(4.2 * len(recipes), 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(recipes), figsize=(4.6 * len(recipes), 3.6), sharey=True, squeeze=False)
     for ax, recipe in zip(axes[0], recipes):
         for model in ("RNN", "LSTM"):
             by_length = table.get((recipe, model))
@@ -69,12 +73,12 @@ def plot_accuracy(table, recipes, path):
             ax.plot(Ts, mean, "o-", color=COLORS[model], label=f"{model} (mean of {seeds}+ seeds)")
             ax.fill_between(Ts, lo, hi, color=COLORS[model], alpha=0.2, linewidth=0)
         ax.axhline(0.1, color="gray", linestyle=":", linewidth=1, label="chance")
-        ax.set_title(f"{recipe}: {RECIPES[recipe]['about']}", fontsize=8)
+        ax.set_title(f"{recipe}:\n{RECIPES[recipe]['about']}", fontsize=8)
         ax.set_xlabel("palindrome length T")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("held-out accuracy (10,000 palindromes)")
     axes[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("Accuracy versus palindrome length (line: mean over seeds; band: min to max)", fontsize=10)
+    fig.suptitle("Held-out accuracy versus palindrome length\n(line: mean over seeds; band: min to max)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
@@ -110,7 +114,7 @@ def write_tables(table, recipes, rows, path):
         for m in models:
             h = horizon(table.get((recipe, m), {}))
             cells.append(str(h) if h else "--")
-        lines.append(f"{recipe} & {RECIPES[recipe]['about']} & " + " & ".join(cells) + r" \\")
+        lines.append(f"{recipe} & {latex_escape(RECIPES[recipe]['about'])} & " + " & ".join(cells) + r" \\")
     lines += [r"\hline", r"\end{tabular}", ""]
     (path / "part1_horizons.tex").write_text("\n".join(lines))
 
