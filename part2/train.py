@@ -69,9 +69,9 @@ def parse_args(argv=None):
                    help="CPU threads for torch (0: torch's default, one per core); one is "
                         "as fast for these small matrices and never stalls on a busy machine")
     p.add_argument("--summary_path", default="./summaries/")
-    p.add_argument("--print_every", type=cli.positive_int, default=5,
+    p.add_argument("--print_every", type=cli.positive_int, default=50,
                    help="steps per metrics.csv row and progress-bar update")
-    p.add_argument("--eval_every", type=cli.positive_int, default=1000,
+    p.add_argument("--eval_every", type=cli.positive_int, default=500,
                    help="steps between validation passes (and checkpoints)")
     p.add_argument("--sample_every", type=cli.positive_int, default=100,
                    help="steps between samples written to samples.txt")
@@ -163,10 +163,12 @@ def train(args):
             raise ValueError(f"--resume: no checkpoint at {ckpt_path}")
         try:
             ckpt = torch.load(ckpt_path, weights_only=True)
-            ckpt["optimizer"], ckpt["options"]
         except Exception as e:
             raise ValueError(f"--resume: {ckpt_path} is not a training checkpoint "
                              f"({type(e).__name__})") from None
+        if not isinstance(ckpt, dict) or "optimizer" not in ckpt:
+            raise ValueError(f"--resume: {ckpt_path} is not a training checkpoint "
+                             "(an exported one holds only the weights)")
         run_options = {k: getattr(args, k) for k in RUN_OPTIONS}
         vars(args).update(ckpt["options"], **run_options)
 
