@@ -113,7 +113,8 @@ def parse_args(argv=None):
                         "smaller τ is more random (τ → 0 is uniform)")
     p.add_argument("--beam_size", type=cli.positive_int, default=5, help="for --method beam")
     p.add_argument("--num_samples", type=cli.positive_int, default=1)
-    p.add_argument("--seed", type=int, default=0, help="for sampling and the random first character")
+    p.add_argument("--seed", type=cli.non_negative_int, default=0,
+                   help="for sampling and the random first character")
     p.add_argument("--score", action="store_true",
                    help="after each text, print its continuation's summed log-probability")
     p.add_argument("--device", default="cpu")
@@ -122,6 +123,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    torch.set_num_threads(1)  # one character at a time: a second thread only waits
     model, vocab, _ = load_checkpoint(args.checkpoint, args.device)
     generator = torch.Generator().manual_seed(args.seed)
     for i in range(args.num_samples):

@@ -31,10 +31,10 @@ def plot(run, out):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, what, unit in ((axes[0], "loss", "cross-entropy (nats/char)"),
                            (axes[1], "accuracy", "next-character accuracy")):
-        for split, style in (("train", dict(lw=0.6, alpha=0.6)), ("val", dict(marker="o", ms=3))):
-            points = m[f"{split}_{what}"]
-            ax.plot(*zip(*points), label="train (batch mean)" if split == "train" else
-                    "validation (full split)", **style)
+        for split, label, style in (
+                ("train", "train (random windows)", dict(lw=0.6, alpha=0.6)),
+                ("val", "validation (whole split, state carried)", dict(marker="o", ms=3))):
+            ax.plot(*zip(*m[f"{split}_{what}"]), label=label, **style)
         ax.set_xlabel("training step")
         ax.set_ylabel(unit)
         ax.grid(alpha=0.3)

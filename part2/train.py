@@ -48,7 +48,8 @@ def parse_args(argv=None):
                    help="cut Project Gutenberg's licence header and footer when the markers are there")
     p.add_argument("--seq_length", type=cli.positive_int, default=30,
                    help="characters per training window, the longest backpropagation through time")
-    p.add_argument("--embedding_dim", type=int, default=64, help="0 feeds one-hot characters")
+    p.add_argument("--embedding_dim", type=cli.non_negative_int, default=64,
+                   help="0 feeds one-hot characters")
     p.add_argument("--lstm_num_hidden", type=cli.positive_int, default=128)
     p.add_argument("--lstm_num_layers", type=cli.positive_int, default=2)
     p.add_argument("--batch_size", type=cli.positive_int, default=32)
@@ -63,11 +64,11 @@ def parse_args(argv=None):
     p.add_argument("--train_steps", type=cli.positive_int, default=1_000_000)
     p.add_argument("--max_time", type=cli.positive_float, default=None,
                    help="stop after this many seconds of training (then evaluate and save)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli.non_negative_int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, ...")
-    p.add_argument("--num_threads", type=int, default=1,
-                   help="CPU threads for torch (0: torch's default, one per core); one is "
-                        "as fast for these small matrices and never stalls on a busy machine")
+    p.add_argument("--num_threads", type=cli.non_negative_int, default=1,
+                   help="CPU threads for torch (0: torch's default, one per core); one never "
+                        "stalls on a busy machine, two may be faster on an idle one")
     p.add_argument("--summary_path", default="./summaries/")
     p.add_argument("--print_every", type=cli.positive_int, default=50,
                    help="steps per metrics.csv row and progress-bar update")
