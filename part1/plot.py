@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part1 import grads_over_time  # noqa: E402
-from part1.sweep import RECIPES  # noqa: E402
+from part1.sweep import PATIENCE, RECIPES, TRAIN_STEPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "part1" / "results"
@@ -145,6 +145,8 @@ def write_tables(table, recipes, rows, path):
         rf"\newcommand{{\PartOneSeeds}}{{{len(seeds)}}}",
         rf"\newcommand{{\PartOneDevices}}{{{', '.join(devices)}}}",
         rf"\newcommand{{\PartOneSolvedThreshold}}{{{SOLVED}}}",
+        rf"\newcommand{{\PartOnePatience}}{{{PATIENCE:,}}}",
+        rf"\newcommand{{\PartOneTrainSteps}}{{{TRAIN_STEPS:,}}}",
     ]
     for recipe in recipes:
         for m in models:

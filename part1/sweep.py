@@ -45,6 +45,7 @@ RECIPES = {
         "LSTM": {"input_dim": 10, "curriculum": True, "forget_bias": 1.0},
     },
 }
+TRAIN_STEPS, PATIENCE = 8000, 1500  # each run's step budget and train.py's --patience
 COLUMNS = ["recipe", "model", "palindrome_length", "seed", "steps", "stop_reason", "eval_accuracy", "eval_loss",
            "train_loss", "train_accuracy", "wall_time", "input_dim", "learning_rate", "forget_bias", "curriculum",
            "device"]
@@ -83,8 +84,8 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=["RNN", "LSTM"], choices=["RNN", "LSTM"])
     parser.add_argument("--lengths", nargs="+", type=int, help="palindrome lengths T (>= 2); default: each recipe's own")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--train_steps", type=int, default=8000, help="step budget of each run")
-    parser.add_argument("--patience", type=int, default=1500, help="see train.py --patience")
+    parser.add_argument("--train_steps", type=int, default=TRAIN_STEPS, help="step budget of each run")
+    parser.add_argument("--patience", type=int, default=PATIENCE, help="see train.py --patience")
     parser.add_argument("--eval_size", type=int, default=10000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--num_threads", type=int, default=1,
