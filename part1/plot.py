@@ -49,13 +49,9 @@ def latex_escape(text):
 
 
 def horizon(by_length):
-    """The longest T up to which every swept length has mean accuracy >= SOLVED (None if not even the first)."""
-    best = None
-    for T in sorted(by_length):
-        if statistics.mean(by_length[T]) < SOLVED:
-            break
-        best = T
-    return best
+    """The longest swept T whose mean accuracy over seeds is >= SOLVED (None if there is none)."""
+    mastered = [T for T, accs in by_length.items() if statistics.mean(accs) >= SOLVED]
+    return max(mastered, default=None)
 
 
 def plot_accuracy(table, recipes, path):

@@ -20,12 +20,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from part1.lstm import LSTM  # noqa: E402
+from part1.plot import accuracy_by_length, horizon, read_csv  # noqa: E402
 from part1.vanilla_rnn import VanillaRNN  # noqa: E402
 
 GENERATED = ROOT / "report" / "generated"
 GRADS_CSV = ROOT / "part1" / "results" / "grads_over_time.csv"
 ACCURACY_CSV = ROOT / "part1" / "results" / "accuracy_vs_length.csv"
-SOLVED = 0.99  # a length counts as mastered when the mean held-out accuracy over seeds reaches this
 RECIPES = ("onehot", "raw", "tuned")
 MODELS = ("RNN", "LSTM")
 # (macro name, (recipe, model), (recipe, model)): "the first horizon is <longer than> the second"
@@ -97,25 +97,12 @@ def gradient_macros(path=GRADS_CSV):
 
 
 def horizons(path=ACCURACY_CSV):
-    """{(recipe, model): (horizon or 0, longest swept T)} from the sweep's CSV, for swept pairs only.
-
-    The horizon is the longest T up to which every swept length has mean held-out accuracy over
-    seeds >= SOLVED (0 when not even the shortest does): the definition of part1/plot.py.
-    """
-    rows = list(csv.DictReader(open(path, newline=""))) if path.exists() else []
-    accs = {}
-    for r in rows:
-        accs.setdefault((r["recipe"], r["model"]), {}).setdefault(int(r["palindrome_length"]), []).append(
-            float(r["eval_accuracy"]))
-    result = {}
-    for key, by_length in accs.items():
-        best = 0
-        for T in sorted(by_length):
-            if sum(by_length[T]) / len(by_length[T]) < SOLVED:
-                break
-            best = T
-        result[key] = (best, max(by_length))
-    return result
+    """{(recipe, model): (horizon or 0, longest swept T)} from the sweep's CSV, for swept pairs only,
+    with part1/plot.py's definition of the horizon."""
+    if not path.exists():
+        return {}
+    table = accuracy_by_length(read_csv(path))
+    return {key: (horizon(by_length) or 0, max(by_length)) for key, by_length in table.items()}
 
 
 def horizon_macros(path=ACCURACY_CSV):
