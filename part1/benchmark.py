@@ -13,6 +13,7 @@ busy machine too. `--num_threads 2 --clock wall` measures wall time with two thr
 """
 import argparse
 import math
+import os
 import platform
 import statistics
 import sys
@@ -109,7 +110,8 @@ def machine_name(device):
                 break
     except OSError:
         pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{cpu}, {threads} thread{'s' if threads > 1 else ''}"
 
 
 def main(argv=None):
@@ -129,6 +131,7 @@ def main(argv=None):
     torch.set_num_threads(args.num_threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
+    load = os.getloadavg()[0]
     rows = []
     for kind in ("RNN", "LSTM"):
         for T in args.lengths:
@@ -152,7 +155,8 @@ def main(argv=None):
         f"Palindrome sampler (T = 20): {fast:,.0f} palindromes/s vectorized, {slow:,.0f} palindromes/s "
         f"through the template's `dataset[i]` ({fast / slow:,.0f}x).",
         "",
-        f"Command: `python part1/benchmark.py {' '.join(sys.argv[1:] if argv is None else argv)}`".replace(" `", "`"),
+        f"Command: `{' '.join(['python part1/benchmark.py', *(sys.argv[1:] if argv is None else argv)])}`; "
+        f"load average of the machine when it started: {load:.1f}.",
         "",
     ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
