@@ -16,14 +16,6 @@ from part2.model import TextGenerationModel
 WORDS = "the king queen frog wolf little girl went into forest and said to her golden ball".split()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is as fast, and two can stall each other on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def story(n_words=1500, seed=0):
     rng = random.Random(seed)

@@ -19,14 +19,6 @@ SMALL = ["--seq_length", "16", "--lstm_num_hidden", "24", "--embedding_dim", "8"
          "--batch_size", "8", "--print_every", "2", "--eval_every", "4", "--sample_every", "4"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is as fast, and two can stall each other on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def script(*args, **kwargs):
     return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True,

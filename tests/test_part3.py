@@ -18,14 +18,6 @@ DOC_EDGES = ["A-B", "A-E", "A-F", "B-C", "B-D", "C-D", "D-F", "E-F"]
 DOC_DEGREES = {"A": 3, "B": 3, "C": 2, "D": 3, "E": 2, "F": 3}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: extra threads only spin against whatever else the machine runs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def random_graph(n_nodes, p, seed):
     graph = nx.gnp_random_graph(n_nodes, p, seed=seed)
