@@ -14,7 +14,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part3.gcn import GCNLayer, normalized_adjacency
-from part3.report import RESULTS_DIR, FIGURES_DIR, TEX_DIR, plot_figure2, write_figure2_tex
+from part3.report import add_output_dirs, plot_figure2, write_figure2_tex
 
 NODES = ("A", "B", "C", "D", "E", "F")
 # The undirected edges read off Figure 2 (shared/docs/figure2.md).
@@ -89,12 +89,7 @@ def run():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
-                        help="where figure2.json goes (default: part3/results)")
-    parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
-                        help="where the figures go (default: report/figures)")
-    parser.add_argument("--tex-dir", type=Path, default=TEX_DIR,
-                        help="where the LaTeX snippet goes (default: report/generated)")
+    add_output_dirs(parser, "figure2.json")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # 6 x 6 matrices gain nothing from more threads

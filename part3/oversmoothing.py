@@ -19,7 +19,7 @@ import torch.nn.functional as F
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part3.gcn import DeepGCN
-from part3.report import (RESULTS_DIR, FIGURES_DIR, TEX_DIR, plot_oversmoothing,
+from part3.report import (add_output_dirs, plot_oversmoothing,
                           write_oversmoothing_tex)
 from part3.train import accuracy_unlabelled, fit, load_karate
 
@@ -94,12 +94,7 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
     parser.add_argument("--weight-decay", type=float, default=5e-4,
                         help="L2 penalty of Adam (default: 5e-4)")
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
-                        help="where oversmoothing.json goes (default: part3/results)")
-    parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
-                        help="where the figure goes (default: report/figures)")
-    parser.add_argument("--tex-dir", type=Path, default=TEX_DIR,
-                        help="where the LaTeX table goes (default: report/generated)")
+    add_output_dirs(parser, "oversmoothing.json")
     args = parser.parse_args(argv)
     if min(args.depths) < 2:
         parser.error(f"--depths must all be at least 2 (input and output layer), got {args.depths}")

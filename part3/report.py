@@ -211,6 +211,16 @@ MAKERS = {
 }
 
 
+def add_output_dirs(parser, results_file):
+    """--out-dir, --fig-dir and --tex-dir, the folders a part-3 script writes its outputs to."""
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
+                        help=f"where {results_file} goes (default: part3/results)")
+    parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
+                        help="where the figures go (default: report/figures)")
+    parser.add_argument("--tex-dir", type=Path, default=TEX_DIR,
+                        help="where the LaTeX snippets go (default: report/generated)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part3.gcn import GCN, normalized_adjacency
-from part3.report import RESULTS_DIR, FIGURES_DIR, TEX_DIR, plot_karate, write_karate_tex
+from part3.report import add_output_dirs, plot_karate, write_karate_tex
 
 LEADERS = (0, 33)  # the only labelled members: one per faction
 
@@ -110,12 +110,7 @@ def main(argv=None):
                         help="L2 penalty of Adam (default: 5e-4)")
     parser.add_argument("--dropout", type=float, default=0.5,
                         help="dropout rate during training (default: 0.5)")
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
-                        help="where karate.json goes (default: part3/results)")
-    parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
-                        help="where the figure goes (default: report/figures)")
-    parser.add_argument("--tex-dir", type=Path, default=TEX_DIR,
-                        help="where the LaTeX snippet goes (default: report/generated)")
+    add_output_dirs(parser, "karate.json")
     args = parser.parse_args(argv)
     for name in ("n_seeds", "epochs", "hidden"):
         positive_int(parser, "--" + name.replace("_", "-"), getattr(args, name))
