@@ -60,6 +60,10 @@ class TextDataset:
         """The vocabulary as a string: character i has id i."""
         return "".join(self._chars)
 
+    def char_counts(self):
+        """How often each character occurs in the training split, indexed by id."""
+        return torch.bincount(self.train_data, minlength=self.vocab_size)
+
     def convert_to_string(self, char_ix):
         return "".join(self._chars[ix] for ix in char_ix)
 

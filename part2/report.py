@@ -65,7 +65,10 @@ def hyperparameters(options, n_params, steps):
             ("batch size", options["batch_size"]),
             ("optimizer, learning rate", f"Adam, {options['learning_rate']:g}"),
             ("learning-rate decay",
-             f"$\\times{options['learning_rate_decay']:g}$ every {options['learning_rate_step']} steps"),
+             f"$\\times{options['learning_rate_decay']:g}$ every {options['learning_rate_step']} steps"
+             + (", and linearly to 0 at the end" if options.get("linear_decay") else "")),
+            ("read-out bias at start",
+             "log character frequencies" if options.get("unigram_bias") else "random"),
             ("dropout keep probability", f"{options['dropout_keep_prob']:g}"),
             ("gradient clipping (max norm)", f"{options['max_norm']:g}"),
             ("training steps", steps),

@@ -3,6 +3,7 @@ import csv
 import itertools
 import random
 import re
+import signal
 
 import pytest
 import torch
@@ -99,6 +100,20 @@ def test_gutenberg_licence_is_cut_unless_asked_to_keep_it(tmp_path):
 
 
 # model
+
+def test_unigram_bias_starts_the_model_at_the_character_frequencies(book):
+    dataset = TextDataset(book, 16)
+    counts = dataset.char_counts()
+    text = read_text(book)[:len(dataset.train_data)]
+    assert [counts[i].item() for i in range(dataset.vocab_size)] == \
+        [text.count(ch) for ch in dataset.chars]
+    model = TextGenerationModel(dataset.vocab_size, 24, 2, 8)
+    model.init_output_bias(counts)
+    torch.nn.init.zeros_(model.output.weight)
+    logits, _ = model(dataset.train_data[None, :50])
+    expected = (counts + 1) / (counts + 1).sum()
+    assert torch.allclose(logits.softmax(-1), expected.float().expand_as(logits), atol=1e-6)
+
 
 @pytest.mark.parametrize("embedding_dim", [0, 8])
 def test_model_shapes_and_carried_state_equal_one_long_pass(embedding_dim):
@@ -210,27 +225,64 @@ def run_train(book, summary, *extra):
                        "--sample_every", "5", *extra])
 
 
-def test_resumed_training_equals_an_uninterrupted_run(book, tmp_path):
-    run_train(book, tmp_path / "straight", "--train_steps", "30")
-    run_train(book, tmp_path / "split", "--train_steps", "10")
-    run_train(book, tmp_path / "split", "--train_steps", "30", "--resume")
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
-    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)
+def assert_same_run(a_dir, b_dir):
+    a = torch.load(a_dir / "checkpoint.pt", weights_only=True)
+    b = torch.load(b_dir / "checkpoint.pt", weights_only=True)
     assert a["step"] == b["step"] == 30
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert a["scheduler"] == b["scheduler"]
+    assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
     assert all(torch.equal(a["rng"][k], b["rng"][k]) for k in ("torch", "data", "sample"))
-    for name in ("samples.txt",):
-        assert (tmp_path / "straight" / name).read_text() == (tmp_path / "split" / name).read_text()
+    assert (a_dir / "samples.txt").read_text() == (b_dir / "samples.txt").read_text()
 
     def rows(run):  # everything but the timings
-        with open(tmp_path / run / "metrics.csv") as f:
+        with open(run / "metrics.csv") as f:
             return [{k: v for k, v in r.items() if k not in ("seconds", "chars_per_second")}
                     for r in csv.DictReader(f)]
-    assert rows("straight") == rows("split")
+    assert rows(a_dir) == rows(b_dir)
+
+
+def test_a_run_extended_by_resume_equals_an_uninterrupted_run(book, tmp_path):
+    # Without the linear decay the schedule does not depend on the run's length.
+    run_train(book, tmp_path / "straight", "--train_steps", "30", "--no-linear_decay")
+    run_train(book, tmp_path / "split", "--train_steps", "10", "--no-linear_decay")
+    run_train(book, tmp_path / "split", "--train_steps", "30", "--resume")
+    assert_same_run(tmp_path / "straight", tmp_path / "split")
+
+
+def test_a_run_interrupted_and_resumed_equals_an_uninterrupted_run(book, tmp_path, monkeypatch):
+    run_train(book, tmp_path / "straight", "--train_steps", "30")
+    # Ctrl-C during step 12, where a metrics row ends, so the split run logs the same rows.
+    batch, calls = TextDataset.batch, []
+
+    def ctrl_c_during_step_12(self, *args):
+        calls.append(1)
+        if len(calls) == 12:
+            signal.raise_signal(signal.SIGINT)
+        return batch(self, *args)
+
+    monkeypatch.setattr(TextDataset, "batch", ctrl_c_during_step_12)
+    with pytest.raises(SystemExit) as stopped:
+        run_train(book, tmp_path / "split", "--train_steps", "30")
+    assert stopped.value.code == 130
+    assert torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)["step"] == 12
+    monkeypatch.setattr(TextDataset, "batch", batch)
+    run_train(book, tmp_path / "split", "--train_steps", "30", "--resume")
+    assert_same_run(tmp_path / "straight", tmp_path / "split")
+
+
+def test_linear_decay_reaches_zero_at_the_end_of_the_run_by_steps_or_by_the_clock():
+    args = train_script.parse_args(["--learning_rate", "0.01", "--train_steps", "100",
+                                    "--learning_rate_step", "50", "--learning_rate_decay", "0.5"])
+    lr = [train_script.learning_rate(args, step, 0.0) for step in (0, 25, 50, 75, 100)]
+    assert lr == pytest.approx([0.01, 0.0075, 0.0025, 0.00125, 0.0])
+    args.max_time = 10.0
+    assert train_script.learning_rate(args, 0, 5.0) == pytest.approx(0.005)
+    assert train_script.learning_rate(args, 75, 5.0) == pytest.approx(0.00125)
+    args.linear_decay = False
+    assert train_script.learning_rate(args, 75, 5.0) == pytest.approx(0.005)
 
 
 def test_training_writes_metrics_samples_and_a_checkpoint(book, tmp_path):

@@ -16,7 +16,8 @@ from tests.test_part2 import story
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--seq_length", "16", "--lstm_num_hidden", "24", "--embedding_dim", "8",
-         "--batch_size", "8", "--print_every", "2", "--eval_every", "4", "--sample_every", "4"]
+         "--batch_size", "8", "--print_every", "2", "--eval_every", "4", "--sample_every", "4",
+         "--num_threads", "1"]
 
 
 
