@@ -285,12 +285,13 @@ def train(args):
     bar = tqdm(total=args.train_steps, initial=step, unit="step", dynamic_ncols=True,
                desc=f"training on {Path(args.txt_file).name}")
     while step < args.train_steps and not stop:
-        if args.max_time is not None and seconds() >= args.max_time:
+        elapsed = seconds()
+        if args.max_time is not None and elapsed >= args.max_time:
             stop.append("time")
             break
         tick = time.perf_counter()
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(args, step, seconds())
+            group["lr"] = learning_rate(args, step, elapsed)
         model.train()
         x, y = dataset.batch(args.batch_size, data_generator)
         x, y = x.to(device), y.to(device)
