@@ -24,13 +24,15 @@ class LSTM(nn.Module):
     the recurrence through `LSTMRecurrence`, whose backward pass is BPTT written by hand.
     """
 
-    def __init__(self, seq_length, input_dim, num_hidden, num_classes, device="cpu", forget_bias=0.0, fast=True):
+    def __init__(self, seq_length, input_dim, num_hidden, num_classes, device="cpu", forget_bias=0.0, fast=True,
+                 chrono=None):
         super().__init__()
         self.seq_length = seq_length
         self.input_dim = input_dim
         self.num_hidden = num_hidden
         self.num_classes = num_classes
         self.forget_bias = forget_bias
+        self.chrono = chrono  # T_max of the chrono initialisation (None: constant b_f = forget_bias)
         self.fast = fast
         for gate in GATES:
             setattr(self, f"W_{gate}x", nn.Parameter(torch.empty(num_hidden, input_dim, device=device)))
@@ -48,6 +50,12 @@ class LSTM(nn.Module):
             nn.init.uniform_(getattr(self, f"W_{gate}h"), -bound, bound)
             nn.init.zeros_(getattr(self, f"b_{gate}"))
         nn.init.constant_(self.b_f, self.forget_bias)
+        if self.chrono:
+            # Chrono initialisation (Tallec & Ollivier 2018): b_f = log U(1, T_max - 1), b_i = -b_f, so each
+            # unit starts out remembering for a time scale drawn up to T_max steps.
+            with torch.no_grad():
+                self.b_f.copy_(torch.log(torch.empty_like(self.b_f).uniform_(1, max(1, self.chrono - 1))))
+                self.b_i.copy_(-self.b_f)
         nn.init.uniform_(self.W_ph, -bound, bound)
         nn.init.zeros_(self.b_p)
 

@@ -19,9 +19,10 @@ class VanillaRNN(nn.Module):
     backward pass is the BPTT of Question 1.1 written by hand and is quicker than autograd's.
     """
 
-    def __init__(self, seq_length, input_dim, num_hidden, num_classes, device="cpu", fast=True):
+    def __init__(self, seq_length, input_dim, num_hidden, num_classes, device="cpu", fast=True, identity_init=False):
         super().__init__()
         self.fast = fast
+        self.identity_init = identity_init  # W_hh = I (Le, Jaitly & Hinton 2015)
         self.seq_length = seq_length
         self.input_dim = input_dim
         self.num_hidden = num_hidden
@@ -38,6 +39,9 @@ class VanillaRNN(nn.Module):
         bound = 1.0 / math.sqrt(self.num_hidden)
         for W in (self.W_hx, self.W_hh, self.W_ph):
             nn.init.uniform_(W, -bound, bound)
+        if self.identity_init:
+            # Identity recurrence (Le, Jaitly & Hinton 2015): h^(t-1) passes on unchanged at the start.
+            nn.init.eye_(self.W_hh)
         nn.init.zeros_(self.b_h)
         nn.init.zeros_(self.b_p)
 
