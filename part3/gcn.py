@@ -4,8 +4,8 @@ Equation numbers refer to section 3.1 of the assignment. Â may be dense or a sp
 torch.mm multiplies either by a dense matrix.
 """
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def normalized_adjacency(adj):

@@ -19,8 +19,7 @@ import torch.nn.functional as F
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part3.gcn import DeepGCN
-from part3.report import (add_output_dirs, plot_oversmoothing,
-                          write_oversmoothing_tex)
+from part3.report import add_output_dirs, plot_oversmoothing, write_oversmoothing_tex
 from part3.train import accuracy_unlabelled, fit, load_karate
 
 

@@ -11,8 +11,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-from matplotlib.colors import ListedColormap  # noqa: E402
 import networkx as nx  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "part3" / "results"
@@ -51,7 +51,7 @@ def plot_figure2(results_path, fig_dir):
     res = _load(results_path)
     graph = nx.Graph(res["edges"])
     pos = nx.spring_layout(graph, seed=2)  # fixed seed: the same picture every time
-    path_edges = set(zip(res["shortest_path"], res["shortest_path"][1:]))
+    path_edges = set(zip(res["shortest_path"], res["shortest_path"][1:], strict=False))
     on_path = [(u, v) in path_edges or (v, u) in path_edges for u, v in graph.edges]
     ends = (res["source"], res["target"])
     fig, ax = plt.subplots(figsize=(4, 3.2))
@@ -104,7 +104,7 @@ def plot_karate(results_path, fig_dir):
     leaders = res["config"]["labelled"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for ax, key, title in zip(axes, ("embedding_before", "embedding_after"),
-                              ("before training (random W)", "after training")):
+                              ("before training (random W)", "after training"), strict=True):
         points = res[key]
         for c, name in enumerate(res["factions"]):
             members = [i for i, y in enumerate(res["labels"]) if y == c]
@@ -156,7 +156,7 @@ def plot_oversmoothing(results_path, fig_dir):
               ("spread_trained", "after training"),
               ("accuracy", "accuracy on unlabelled members"))
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, (metric, title) in zip(axes, panels):
+    for ax, (metric, title) in zip(axes, panels, strict=True):
         for variant, style in (("plain", "o-"), ("residual", "s--")):
             stats = res[variant][metric]
             ax.errorbar(depths, stats["mean"], yerr=stats["std"], fmt=style, capsize=3,

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from part1.bptt import LSTMRecurrence, RNNRecurrence
-from part1.dataset import PalindromeDataset, encode_digits
+from part1.dataset import encode_digits
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
 
@@ -115,7 +115,7 @@ def test_gradcheck(model_class, fast):
     names = [name for name, _ in model.named_parameters()]
 
     def logits(*values):
-        return torch.func.functional_call(model, dict(zip(names, values)), (x,))
+        return torch.func.functional_call(model, dict(zip(names, values, strict=True)), (x,))
 
     assert torch.autograd.gradcheck(logits, tuple(p.detach().clone().requires_grad_() for p in params))
 
