@@ -36,15 +36,20 @@ def propagate_from(adj_hat, source):
 
     Each update is a GCN layer (Eq. 14) whose 1 x 1 weight is fixed to 1, so the signal stays
     positive through the ReLU and a node's value is non-zero exactly when the signal has
-    reached it. Stops once every node is reached, or when no new node is (a disconnected graph).
+    reached it. Stops once every node is reached, or when no new node is (a disconnected graph),
+    and after at most N - 1 updates: no shortest path is longer, and a wrong Â (one without
+    self-loops makes the signal hop back and forth on a bipartite graph) cannot loop forever.
     """
+    n_nodes = adj_hat.shape[0]
     layer = GCNLayer(1, 1).to(adj_hat.dtype)
     with torch.no_grad():
         layer.weight.fill_(1.0)
-        h = torch.zeros(adj_hat.shape[0], 1, dtype=adj_hat.dtype)
+        h = torch.zeros(n_nodes, 1, dtype=adj_hat.dtype)
         h[source] = 1.0
         signals = [h]
-        while not (h > 0).all():
+        for _ in range(n_nodes - 1):
+            if (h > 0).all():
+                break
             h = layer(h, adj_hat)  # Eq. 14 with W = 1
             if ((h > 0) == (signals[-1] > 0)).all():
                 break
@@ -62,7 +67,7 @@ def format_matrix(matrix, fmt, row_labels=NODES, col_labels=NODES):
     width = max(len(fmt(x)) for x in matrix.flatten().tolist())
     pad = max(len(label) for label in row_labels)
     lines = [" " * pad + " " + " ".join(label.rjust(width) for label in col_labels)]
-    for label, row in zip(row_labels, matrix.tolist()):
+    for label, row in zip(row_labels, matrix.tolist(), strict=True):
         lines.append(label.ljust(pad) + " " + " ".join(fmt(x).rjust(width) for x in row))
     return "\n".join(lines)
 
