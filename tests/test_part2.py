@@ -1,6 +1,7 @@
 """Part 2: dataset, model, generation and training on small texts made here."""
 import csv
 import itertools
+import math
 import random
 import re
 import signal
@@ -46,7 +47,7 @@ def test_split_is_last_tenth_and_training_windows_stay_in_the_first_ninety_perce
     x, y = ds.batch(500, torch.Generator().manual_seed(0))
     assert x.shape == y.shape == (500, 12)
     train_text = text[:n_train]
-    for xi, yi in zip(x.tolist(), y.tolist()):
+    for xi, yi in zip(x.tolist(), y.tolist(), strict=True):
         window = ds.convert_to_string(xi + yi[-1:])
         assert window in train_text
         assert xi[1:] == yi[:-1]  # targets are the inputs shifted by one character
@@ -184,14 +185,53 @@ def test_beam_search_scores_at_least_as_high_as_greedy(trained, prompt_text):
     assert score1 == pytest.approx(greedy_score, abs=1e-3)
 
 
-def test_a_wide_enough_beam_finds_the_best_sequence():
-    torch.manual_seed(3)
-    model = TextGenerationModel(3, lstm_num_hidden=8, embedding_dim=4).eval()
-    prompt = torch.tensor([0, 2])
-    best = max(log_prob(model, prompt, torch.tensor(seq))
-               for seq in itertools.product(range(3), repeat=4))
-    _, score = beam_search(model, prompt, 4, beam_size=27)
-    assert score == pytest.approx(best, abs=1e-5)
+class Bigram(torch.nn.Module):
+    """A model whose next character depends on the last one only: probabilities NEXT[last]."""
+
+    def __init__(self, next_probs):
+        super().__init__()
+        self.next_log_probs = next_probs.log()
+
+    def forward(self, x, state=None):
+        # The state carries nothing, but has the (layers, batch, hidden) shape generation reorders.
+        return self.next_log_probs[x], (torch.zeros(1, x.shape[0], 1),)
+
+
+# After the prompt's 2, 0 is likeliest, but after 0 everything is uncertain, while 1 is almost
+# surely followed by 1: the best 4 characters are 1111 (0.3 * 0.98^3), and greedy's 0000
+# (0.5 * 0.34^3) is e^2.7 times less likely. A beam of 2 (of 81 sequences) finds 1111.
+NEXT = torch.tensor([[0.34, 0.33, 0.33], [0.01, 0.98, 0.01], [0.5, 0.3, 0.2]])
+
+
+def test_beam_search_finds_what_brute_force_finds_where_greedy_cannot():
+    model, prompt = Bigram(NEXT), torch.tensor([2])
+
+    def score(seq):  # summed log-probability, straight from the table
+        return sum(math.log(NEXT[a, b]) for a, b in zip([2, *seq], seq, strict=False))
+    best = max(itertools.product(range(3), repeat=4), key=score)
+    assert best == (1, 1, 1, 1)
+    greedy = generate(model, prompt[None], 4)[0]
+    assert score(greedy.tolist()) < score(best) - 2  # greedy is far from the best
+    for beam_size in (2, 3):
+        ids, got = beam_search(model, prompt, 4, beam_size)
+        assert tuple(ids.tolist()) == best and got == pytest.approx(score(best), abs=1e-5)
+    ids, got = beam_search(model, prompt, 4, beam_size=1)
+    assert torch.equal(ids, greedy) and got == pytest.approx(score(greedy.tolist()), abs=1e-5)
+
+
+@pytest.mark.parametrize("beam_size", [2, 3])
+def test_beam_search_keeps_the_best_prefixes_at_every_step(trained, beam_size):
+    """Against beam search done by hand: every candidate prefix scored by a fresh full pass."""
+    model, vocab = trained
+    prompt = torch.tensor(encode(vocab, "The k"))
+    beams = [()]
+    for _ in range(6):
+        candidates = [seq + (c,) for seq in beams for c in range(len(vocab))]
+        beams = sorted(candidates, key=lambda seq: log_prob(model, prompt, torch.tensor(seq)),
+                       reverse=True)[:beam_size]
+    ids, score = beam_search(model, prompt, 6, beam_size)
+    assert tuple(ids.tolist()) == beams[0]
+    assert score == pytest.approx(log_prob(model, prompt, ids), abs=1e-4)
 
 
 def test_temperature_multiplies_the_logits():
@@ -231,7 +271,7 @@ def assert_same_run(a_dir, b_dir):
     assert a["step"] == b["step"] == 30
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
     assert all(torch.equal(a["rng"][k], b["rng"][k]) for k in ("torch", "data", "sample"))

@@ -97,6 +97,16 @@ def test_export_makes_a_small_checkpoint_that_generates(run, tmp_path, capsys):
     assert (tmp_path / "metrics.csv").read_text() == (run / "metrics.csv").read_text()
     full, small = (run / "checkpoint.pt").stat().st_size, (tmp_path / "checkpoint.pt").stat().st_size
     assert small < full / 4  # no optimizer state, half-precision weights
+    original, vocab, _ = generate.load_checkpoint(run / "checkpoint.pt")
+    exported, exported_vocab, _ = generate.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert exported_vocab == vocab
+    small_weights = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
+    for name, weight in original.state_dict().items():
+        assert small_weights[name].dtype == torch.float16
+        assert torch.equal(small_weights[name], weight.half()), name
+    # float16 keeps 11 significant bits: the logits move by about 1e-3 of their size, no more.
+    x = torch.tensor([generate.encode(vocab, story()[:200])])
+    torch.testing.assert_close(exported(x)[0], original(x)[0], rtol=1e-2, atol=1e-2)
     generate.main(["--checkpoint", str(tmp_path / "checkpoint.pt"), "--prompt", "The ",
                    "--length", "15", "--num_samples", "3", "--temperature", "0.5"])
     out = capsys.readouterr().out

@@ -8,9 +8,10 @@ from pathlib import Path
 import networkx as nx
 import pytest
 import torch
+import torch.nn.functional as F
 
 from part3 import figure2, oversmoothing, report, train
-from part3.gcn import DeepGCN, GCNLayer, normalized_adjacency
+from part3.gcn import GCN, DeepGCN, GCNLayer, normalized_adjacency
 
 ROOT = Path(__file__).resolve().parent.parent
 # Figure 2 as read off the assignment's PDF (shared/docs/figure2.md), typed in independently.
@@ -79,16 +80,44 @@ def test_adj_hat_symmetric_with_spectrum_in_unit_interval(seed):
     torch.testing.assert_close(adj_hat @ sqrt_deg, sqrt_deg)
 
 
-def test_deep_gcn_shapes_and_residual_changes_output():
+@pytest.mark.parametrize("residual", [False, True])
+def test_deep_gcn_is_the_formula_written_out(residual):
+    """H¹ = ReLU(Â X W⁰); Hˡ⁺¹ = ReLU(Â Hˡ Wˡ), or Hˡ + ReLU(Â Hˡ Wˡ) with residual; Z = Â Hᴸ Wᴸ."""
     torch.manual_seed(0)
     _, adj = random_graph(10, 0.4, 0)
-    adj_hat, x = normalized_adjacency(adj).float(), torch.eye(10)
-    plain = DeepGCN(10, 8, 3, n_layers=4)
-    residual = DeepGCN(10, 8, 3, n_layers=4, residual=True)
-    residual.load_state_dict(plain.state_dict())
-    assert plain(x, adj_hat).shape == (10, 3) and len(list(plain.parameters())) == 4
-    assert not torch.allclose(plain.embed(x, adj_hat), residual.embed(x, adj_hat))
-    with pytest.raises(ValueError):
+    adj_hat, x = normalized_adjacency(adj), torch.randn(10, 6, dtype=torch.float64)
+    model = DeepGCN(6, 8, 3, n_layers=5, residual=residual).double()
+    assert len(model.hidden) == 3 and model.output.weight.shape == (8, 3)
+    w = [model.input.weight, *(layer.weight for layer in model.hidden), model.output.weight]
+    h = torch.relu(adj_hat @ x @ w[0])
+    for w_l in w[1:-1]:
+        h = h + torch.relu(adj_hat @ h @ w_l) if residual else torch.relu(adj_hat @ h @ w_l)
+    torch.testing.assert_close(model.embed(x, adj_hat), h)
+    torch.testing.assert_close(model(x, adj_hat), adj_hat @ h @ w[-1])
+
+
+def test_two_layer_gcn_is_the_formula_written_out():
+    torch.manual_seed(0)
+    _, adj = random_graph(10, 0.4, 1)
+    adj_hat, x = normalized_adjacency(adj), torch.randn(10, 6, dtype=torch.float64)
+    model = GCN(6, 8, 3, dropout=0.5).double().eval()  # eval: dropout off
+    expected = adj_hat @ torch.relu(adj_hat @ x @ model.gc1.weight) @ model.gc2.weight
+    torch.testing.assert_close(model(x, adj_hat), expected)
+    assert [p.shape for p in model.parameters()] == [(6, 8), (8, 3)]
+    # In training, dropout on the input features and on the hidden layer, in that order.
+    model.train()
+    torch.manual_seed(1)
+    got = model(x, adj_hat)
+    torch.manual_seed(1)
+    x_drop = F.dropout(x, 0.5, training=True)
+    h_drop = F.dropout(torch.relu(adj_hat @ x_drop @ model.gc1.weight), 0.5, training=True)
+    torch.testing.assert_close(got, adj_hat @ h_drop @ model.gc2.weight)
+    assert not torch.allclose(got, expected)
+
+
+def test_deep_gcn_needs_an_input_and_an_output_layer():
+    DeepGCN(10, 8, 3, n_layers=2)
+    with pytest.raises(ValueError, match="at least 2"):
         DeepGCN(10, 8, 3, n_layers=1)
 
 
@@ -98,7 +127,7 @@ def test_figure2_adj_tilde_matches_the_edge_list():
     adj = figure2.adjacency(figure2.NODES, figure2.EDGES)
     adj_tilde = (adj + torch.eye(6)).int()
     assert torch.equal(adj_tilde, expected_adj_tilde().int())
-    assert dict(zip(figure2.NODES, (adj_tilde.sum(1) - 1).tolist())) == DOC_DEGREES
+    assert dict(zip(figure2.NODES, (adj_tilde.sum(1) - 1).tolist(), strict=True)) == DOC_DEGREES
 
 
 @pytest.mark.parametrize("graph", [
