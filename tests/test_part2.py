@@ -5,6 +5,7 @@ import math
 import random
 import re
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from part2.dataset import TextDataset, read_text
 from part2.generate import beam_search, encode, generate, log_prob, next_char_probs
 from part2.model import TextGenerationModel
 
+BOOKS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "books"
 WORDS = "the king queen frog wolf little girl went into forest and said to her golden ball".split()
 
 
@@ -89,15 +91,54 @@ def test_byte_order_mark_and_crlf_are_removed(tmp_path):
     assert read_text(path) == "Once upon a time\nthere was a king.\n"
 
 
-def test_gutenberg_licence_is_cut_unless_asked_to_keep_it(tmp_path):
-    body = "CHAPTER I\nThe frog king.\n"
-    text = ("The Project Gutenberg eBook of Tales\nlicence...\n"
-            "*** START OF THE PROJECT GUTENBERG EBOOK TALES ***\n\n" + body +
-            "\n*** END OF THE PROJECT GUTENBERG EBOOK TALES ***\nmore licence\n")
+# Marker lines as real Project Gutenberg books have them: the two books in shared/data/books
+# (older releases: "THIS", a closing "End of ... Project Gutenberg ..." line, which may wrap), the
+# current releases ("THE"), and the older ones without a space after the asterisks.
+GUTENBERG_VARIANTS = {
+    "grimm-2591": ("*** START OF THIS PROJECT GUTENBERG EBOOK GRIMMS’ FAIRY TALES ***",
+                   "End of Project Gutenberg’s Grimms’ Fairy Tales, by The Brothers Grimm\n\n"
+                   "*** END OF THIS PROJECT GUTENBERG EBOOK GRIMMS’ FAIRY TALES ***"),
+    "democracy-815": ("*** START OF THIS PROJECT GUTENBERG EBOOK DEMOCRACY IN AMERICA, V1 ***",
+                      "End of the Project Gutenberg EBook of Democracy In America, Volume 1 (of 2), "
+                      "by \nAlexis de Toqueville\n\n"
+                      "*** END OF THIS PROJECT GUTENBERG EBOOK DEMOCRACY IN AMERICA, V1 ***"),
+    "current": ("*** START OF THE PROJECT GUTENBERG EBOOK GRIMMS' FAIRY TALES ***",
+                "*** END OF THE PROJECT GUTENBERG EBOOK GRIMMS' FAIRY TALES ***"),
+    "no-space": ("***START OF THE PROJECT GUTENBERG EBOOK THE ADVENTURES OF TOM SAWYER***",
+                 "***END OF THE PROJECT GUTENBERG EBOOK THE ADVENTURES OF TOM SAWYER***"),
+}
+
+
+@pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
+@pytest.mark.parametrize("variant", GUTENBERG_VARIANTS)
+def test_gutenberg_header_and_footer_are_cut_from_real_marker_variants(tmp_path, variant, crlf):
+    start, end = GUTENBERG_VARIANTS[variant]
+    body = "THE GOLDEN BIRD\n\nA certain king had a beautiful garden.\n\n* * * * *\n\nTHE END\n"
+    text = ("\ufeffThe Project Gutenberg EBook of Tales, by Somebody\n\nThis eBook is for the use of "
+            "anyone anywhere at no cost\n\n" + start + "\n\n\n\n" + body + "\n\n\n\n" + end +
+            "\n\n***** This file should be named 2591-0.txt *****\nlicence text\n")
     path = tmp_path / "g.txt"
-    path.write_text(text, encoding="utf-8")
+    path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
     assert read_text(path) == body
-    assert read_text(path, strip_gutenberg=False) == text
+    assert read_text(path, strip_gutenberg=False) == text[1:]  # only the BOM and CRs go
+
+
+def test_a_book_without_both_markers_is_kept_whole(tmp_path):
+    start, _ = GUTENBERG_VARIANTS["current"]
+    for text in ("No licence here.\n", start + "\nthe tale\n"):
+        path = tmp_path / "b.txt"
+        path.write_text(text, encoding="utf-8")
+        assert read_text(path) == text
+
+
+@pytest.mark.parametrize("name", ["grimms_fairy_tales.txt", "democracy_in_the_us.txt"])
+def test_the_shared_books_lose_every_line_of_the_licence(name):
+    path = BOOKS / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not here")
+    text = read_text(path)
+    assert "Gutenberg" not in text and "\r" not in text and not text.startswith("\ufeff")
+    assert 0.9 < len(text) / path.stat().st_size < 1  # the licence is a few percent of the file
 
 
 # model

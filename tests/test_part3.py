@@ -149,6 +149,17 @@ def test_propagation_never_reaches_another_component():
     assert figure2.updates_to_reach(signals, 3) is None
 
 
+@pytest.mark.parametrize("n_nodes", [2, 6])
+def test_propagation_with_a_wrong_adj_hat_ends(n_nodes):
+    """Without self-loops the signal hops between the two sides of a bipartite graph, so the set
+    of reached nodes never settles: the loop must end anyway, after at most N - 1 updates."""
+    adj = torch.tensor(nx.to_numpy_array(nx.path_graph(n_nodes)))
+    degree = adj.sum(1)
+    no_self_loops = adj / (degree[:, None] * degree[None, :]).sqrt()
+    signals = figure2.propagate_from(no_self_loops, 0)
+    assert 2 <= len(signals) <= n_nodes
+
+
 def test_figure2_script(tmp_path):
     result = run_script("part3/figure2.py", "--out-dir", str(tmp_path), "--fig-dir",
                         str(tmp_path), "--tex-dir", str(tmp_path))
