@@ -26,6 +26,7 @@ import torch.nn as nn
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part1 import cli
 from part1.dataset import PalindromeDataset, encode_digits
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
@@ -115,7 +116,7 @@ def machine_name(device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 50, 100], help="palindrome lengths T")
     parser.add_argument("--batch_size", type=int, default=128)
@@ -165,4 +166,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "benchmark.py")

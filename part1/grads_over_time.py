@@ -19,6 +19,7 @@ import torch.nn as nn
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part1 import cli
 from part1.dataset import PalindromeDataset
 from part1.train import build_model, load_checkpoint
 
@@ -77,7 +78,7 @@ def plot(rows, figure):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--palindrome_length", type=int, default=100, help="T (the models read T - 1 digits)")
     parser.add_argument("--batch_size", type=int, default=256, help="palindromes to average over")
@@ -96,8 +97,8 @@ def main(argv=None):
     if args.trained:
         for name, checkpoint in (("RNN", args.rnn_checkpoint), ("LSTM", args.lstm_checkpoint)):
             if not checkpoint.exists():
-                parser.error(f"no checkpoint {checkpoint}: train one with python part1/train.py "
-                             f"--model_type {name} --input_length {args.palindrome_length - 1} --checkpoint {checkpoint}")
+                raise ValueError(f"no checkpoint {checkpoint}: train one with python part1/train.py "
+                                 f"--model_type {name} --input_length {args.palindrome_length - 1} --checkpoint {checkpoint}")
             models[name] = load_checkpoint(checkpoint)[0]
     else:
         # The same seed for every model; the LSTM also with the forget-gate bias of the tuned recipe.
@@ -126,4 +127,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "grads_over_time.py")

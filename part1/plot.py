@@ -6,7 +6,6 @@ Reads part1/results/{accuracy_vs_length,training_curves,grads_over_time}.csv and
 report/figures/{accuracy_vs_length,training_curves,grads_over_time}.png and the LaTeX snippets
 report/generated/part1_*.tex that the report inputs.
 """
-import argparse
 import csv
 import statistics
 import sys
@@ -20,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part1 import grads_over_time  # noqa: E402
+from part1 import cli, grads_over_time  # noqa: E402
 from part1.sweep import PATIENCE, RECIPES, TRAIN_STEPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,7 +152,7 @@ def write_tables(table, recipes, rows, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--figures", type=Path, default=FIGURES)
     parser.add_argument("--generated", type=Path, default=GENERATED)
@@ -177,4 +176,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "plot.py")

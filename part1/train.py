@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part1 import cli
 from part1.dataset import PalindromeDataset
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
@@ -46,7 +47,7 @@ def positive_float(text):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         description="Train a hand-written vanilla RNN or LSTM on palindromes of length T = input_length + 1.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -233,4 +234,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "train.py")
