@@ -1,19 +1,38 @@
 """Accuracy versus palindrome length (Questions 1.3 and 1.6): many runs of train.py, one CSV row each.
 
-    python part1/sweep.py                       # everything, resumable
-    python part1/sweep.py --shard 0/4           # every 4th run, starting at the first (SLURM arrays)
+    python part1/sweep.py                       # everything, resumable, most informative runs first
+    python part1/sweep.py --dry_run             # the plan so far and an upper bound on its time
+    python part1/sweep.py --shard 0/4           # a quarter of the runs (SLURM arrays)
     python part1/sweep.py --recipes onehot --lengths 5 10 --seeds 0   # a quick look
 
-Every run trains until convergence (train.py's criterion, capped by --train_steps) and is scored on
-10,000 held-out palindromes. A finished run (same recipe, model, T and seed already in the CSV) is
-skipped, so an interrupted sweep resumes where it stopped. T is the palindrome length; the model
-reads T - 1 digits.
+Every run trains until it is solved or has spent its step budget at its final length (train.py's
+rule: nothing is called unsolved before --train_steps steps at the final length) and is scored on
+10,000 held-out palindromes; its row says whether it solved (held-out accuracy >= 0.99). The sweep
+goes in three passes, each planned afresh from the CSV after every run:
+
+  main:  every recipe, model and length with --seeds (3 seeds), in order of information: first the
+         PRIORITY runs, then by length. A recipe stops climbing in T once every seed failed at two
+         successive lengths (the log says so; plot.py marks the lengths as not run).
+  near:  --near_seeds more seeds (5 in all) at the horizon and the first length past it, once the
+         main pass of that recipe and model is complete.
+  check: the first length past the horizon again with twice the budget (train_steps, min_steps and
+         patience doubled): the convergence check. If the horizon moves, the budget decided it.
+
+The horizon of a recipe and model is the longest swept T whose mean held-out accuracy over the
+seeds run at the normal budget is >= 0.99. A finished run (same recipe, model, T, seed and check)
+is skipped, so an interrupted sweep resumes where it stopped. A run whose loss diverges is run
+again with half the learning rate (at most 3 times; the row records the rate used). T is the
+palindrome length; the model reads T - 1 digits.
 """
 import argparse
 import csv
 import fcntl
+import json
+import shutil
+import statistics
 import sys
 import time
+import zlib
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -24,37 +43,64 @@ from part1 import train as train_script
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "part1" / "results"
 
-# Each recipe changes train.py's defaults (the course template's: RMSprop, lr 1e-3, batch 128,
-# 128 hidden units, clipping at 10) as follows, per model.
+TEMPLATE_LENGTHS = [5, 10, 15, 20, 25, 30, 40, 50, 75, 100]
+# Each recipe changes train.py's defaults (the course template's: RMSprop, lr 1e-3, batch 128, 128 hidden
+# units, clipping at 10) per model. "learning_rate" may map a length to the rate used from that length up
+# ("you might need to adjust the learning rate", says the assignment).
 RECIPES = {
     "onehot": {
         "about": "template recipe, one-hot digits",
-        "lengths": [5, 10, 15, 20, 25, 30, 40, 50],
-        "RNN": {"input_dim": 10},
-        "LSTM": {"input_dim": 10},
+        "RNN": {"options": {"input_dim": 10}, "lengths": TEMPLATE_LENGTHS},
+        "LSTM": {"options": {"input_dim": 10}, "lengths": TEMPLATE_LENGTHS},
     },
     "raw": {
         "about": "template recipe, raw digit value as input (the template's input_dim 1)",
-        "lengths": [5, 10, 15, 20, 25, 30, 40, 50],
-        "RNN": {"input_dim": 1},
-        "LSTM": {"input_dim": 1},
+        "RNN": {"options": {"input_dim": 1}, "lengths": TEMPLATE_LENGTHS},
+        "LSTM": {"options": {"input_dim": 1}, "lengths": TEMPLATE_LENGTHS},
     },
     "tuned": {
-        "about": "one-hot digits, curriculum over lengths; LSTM forget-gate bias 1",
-        "lengths": [5, 10, 20, 30, 40, 50, 75, 100],
-        "RNN": {"input_dim": 10, "curriculum": True},
-        "LSTM": {"input_dim": 10, "curriculum": True, "forget_bias": 1.0},
+        "about": "one-hot, curriculum; RNN: identity W_hh, lr 3e-4; LSTM: chrono init",
+        "RNN": {"options": {"input_dim": 10, "curriculum": True, "identity_init": True, "learning_rate": 3e-4},
+                "lengths": [5, 10, 20, 30, 40, 50, 75, 100]},
+        "LSTM": {"options": {"input_dim": 10, "curriculum": True, "chrono": True},
+                 "lengths": [5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500]},
+    },
+    # Ablations of the LSTM recipes: one ingredient at a time.
+    "curriculum": {
+        "about": "LSTM ablation: one-hot, curriculum alone",
+        "LSTM": {"options": {"input_dim": 10, "curriculum": True}, "lengths": [5, 10, 20, 30, 50, 75, 100, 150, 200]},
+    },
+    "forget_bias": {
+        "about": "LSTM ablation: one-hot, forget-gate bias 1 alone",
+        "LSTM": {"options": {"input_dim": 10, "forget_bias": 1.0}, "lengths": [5, 10, 20, 30, 50, 75, 100, 150, 200]},
+    },
+    "chrono": {
+        "about": "LSTM ablation: one-hot, chrono init alone",
+        "LSTM": {"options": {"input_dim": 10, "chrono": True}, "lengths": [5, 10, 20, 30, 50, 75, 100, 150, 200]},
     },
 }
-TRAIN_STEPS, PATIENCE = 8000, 1500  # each run's step budget and train.py's --patience
-COLUMNS = ["recipe", "model", "palindrome_length", "seed", "steps", "stop_reason", "eval_accuracy", "eval_loss",
-           "train_loss", "train_accuracy", "wall_time", "input_dim", "learning_rate", "forget_bias", "curriculum",
-           "device"]
-CURVE_COLUMNS = ["recipe", "model", "palindrome_length", "seed", "step", "length", "loss", "accuracy"]
+# The runs that answer the open questions first (issue 11): the tuned LSTM at T = 200, the template LSTM
+# where the old rule gave up after 1,600 steps at chance and the tuned RNN at T = 30, seed by seed, round
+# robin; then the runs whose weights are committed to results/checkpoints/ (grads_over_time.py --trained
+# and probe.py read them).
+PRIORITY = [("tuned", "LSTM", 200), ("onehot", "LSTM", 20), ("tuned", "RNN", 30), ("onehot", "LSTM", 25),
+            ("onehot", "LSTM", 30)]
+COMMITTED = [("tuned", "LSTM", 100, 0), ("tuned", "RNN", 100, 0), ("tuned", "LSTM", 30, 0), ("tuned", "RNN", 30, 0)]
+TRAIN_STEPS, MIN_STEPS, PATIENCE = 10000, 10000, 2000  # budget per length (the public solutions' 10,000)
+SOLVED = 0.99  # a run solves its length when its held-out accuracy reaches this
+MAX_HALVINGS = 3  # a diverging run is retried with half the learning rate at most this often
+COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "solved", "eval_accuracy", "eval_loss", "steps",
+           "steps_at_final_length", "final_length", "stop_reason", "train_steps", "min_steps", "patience",
+           "train_loss", "train_accuracy", "wall_time", "input_dim", "learning_rate", "lr_halvings", "forget_bias",
+           "chrono", "identity_init", "curriculum", "device"]
+CURVE_COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "step", "length", "loss", "accuracy"]
 
 
 def shard(text):
-    index, count = (int(v) for v in text.split("/"))
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/n, got {text}") from None
     if not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"expected i/n with 0 <= i < n, got {text}")
     return index, count
@@ -71,73 +117,198 @@ def append_rows(path, columns, rows):
         writer.writerows(rows)
 
 
-def finished_runs(path):
+def read_rows(path):
     if not path.exists():
-        return set()
+        return []
     with open(path, newline="") as f:
-        return {(r["recipe"], r["model"], int(r["palindrome_length"]), int(r["seed"])) for r in csv.DictReader(f)}
+        return list(csv.DictReader(f))
 
 
-def main(argv=None):
+def run_key(row):
+    return row["recipe"], row["model"], int(row["palindrome_length"]), int(row["seed"]), row["check"] == "True"
+
+
+def results_by_length(rows, recipe, model):
+    """{T: [solved? per seed]} of the runs at the normal budget (not the convergence check)."""
+    table = {}
+    for r in rows:
+        if (r["recipe"], r["model"], r["check"]) == (recipe, model, "False"):
+            table.setdefault(int(r["palindrome_length"]), []).append(float(r["eval_accuracy"]))
+    return table
+
+
+def horizon(by_length):
+    """The longest swept T whose mean held-out accuracy over seeds is >= SOLVED (None if there is none)."""
+    return max((T for T, accs in by_length.items() if statistics.mean(accs) >= SOLVED), default=None)
+
+
+def stopped_climbing(by_length, lengths, T, seeds):
+    """The two successive lengths below T at which every seed failed, or None: then T is not run."""
+    below = [L for L in lengths if L < T]
+    for a, b in zip(below, below[1:]):
+        if all(len(by_length.get(L, [])) >= len(seeds) and max(by_length[L]) < SOLVED for L in (a, b)):
+            return a, b
+    return None
+
+
+def main_runs(recipes, models, seeds, lengths):
+    """The main pass in order: PRIORITY runs seed by seed, then by length, recipe and model."""
+    selected = {(recipe, model, T) for recipe in recipes for model in models if model in RECIPES[recipe]
+                for T in (lengths or RECIPES[recipe][model]["lengths"])}
+    first = [(recipe, model, T, seed) for seed in seeds for recipe, model, T in PRIORITY
+             if (recipe, model, T) in selected]
+    first += [run for run in COMMITTED if run[:3] in selected and run[3] in seeds and run not in first]
+    order = {recipe: k for k, recipe in enumerate(RECIPES)}
+    rest = [(recipe, model, T, seed) for recipe, model, T in sorted(selected, key=lambda k: (k[2], order[k[0]], k[1]))
+            for seed in seeds if (recipe, model, T, seed) not in first]
+    return [(*run, False) for run in first + rest]
+
+
+def plan(rows, args):
+    """The runs still to do for this shard, most informative first, and the lengths skipped (for the log)."""
+    done = {run_key(r) for r in rows}
+    index, count = args.shard
+    todo, skipped, pending = [], set(), set()
+    for k, run in enumerate(main_runs(args.recipes, args.models, args.seeds, args.lengths)):
+        recipe, model, T = run[:3]
+        if run in done:
+            continue
+        lengths = sorted(args.lengths or RECIPES[recipe][model]["lengths"])
+        reason = stopped_climbing(results_by_length(rows, recipe, model), lengths, T, args.seeds)
+        if reason:
+            skipped.add((recipe, model, T, reason))
+            continue
+        pending.add((recipe, model))
+        if k % count == index:
+            todo.append(run)
+    # The near and check passes of a recipe and model wait for its main pass; shards split them by a hash.
+    for recipe in args.recipes:
+        for model in args.models:
+            if model not in RECIPES[recipe] or (recipe, model) in pending:
+                continue
+            lengths = sorted(args.lengths or RECIPES[recipe][model]["lengths"])
+            h = horizon(results_by_length(rows, recipe, model))
+            past = [T for T in lengths if h is None or T > h][:1]
+            extra = []
+            if "near" in args.passes:
+                extra += [(recipe, model, T, seed, False) for T in ([h] if h else []) + past for seed in args.near_seeds]
+            if "check" in args.passes:
+                extra += [(recipe, model, T, seed, True) for T in past for seed in args.seeds]
+            todo += [run for run in extra if run not in done and zlib.crc32(repr(run).encode()) % count == index]
+    return todo, skipped
+
+
+def run_config(args, recipe, model_type, T, seed, check):
+    defaults = vars(train_script.build_parser().parse_args([]))
+    options = dict(RECIPES[recipe][model_type]["options"])
+    rate = options.pop("learning_rate", defaults["learning_rate"])
+    if isinstance(rate, dict):
+        rate = [lr for from_T, lr in sorted(rate.items()) if from_T <= T][-1]
+    scale = 2 if check else 1
+    return {**defaults, **options, "model_type": model_type, "input_length": T - 1, "seed": seed,
+            "learning_rate": rate, "train_steps": scale * args.train_steps, "min_steps": scale * args.min_steps,
+            "patience": scale * args.patience, "eval_size": args.eval_size, "device": args.device,
+            "num_threads": args.num_threads, "output": None, "checkpoint": None}
+
+
+def step_seconds(model, T):
+    """Rough seconds per training step on one core of the development machine (batch 128, 128 hidden units)."""
+    return {"RNN": 0.8e-3, "LSTM": 2.0e-3}[model] * T
+
+
+def build_parser():
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--models", nargs="+", default=["RNN", "LSTM"], choices=["RNN", "LSTM"])
     parser.add_argument("--lengths", nargs="+", type=int, help="palindrome lengths T (>= 2); default: each recipe's own")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--train_steps", type=int, default=TRAIN_STEPS, help="step budget of each run")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the main pass")
+    parser.add_argument("--near_seeds", nargs="*", type=int, default=[3, 4],
+                        help="more seeds at the horizon and the first length past it")
+    parser.add_argument("--passes", nargs="+", default=["main", "near", "check"], choices=["main", "near", "check"])
+    parser.add_argument("--train_steps", type=int, default=TRAIN_STEPS, help="step budget per length (train.py)")
+    parser.add_argument("--min_steps", type=int, default=MIN_STEPS, help="see train.py --min_steps")
     parser.add_argument("--patience", type=int, default=PATIENCE, help="see train.py --patience")
     parser.add_argument("--eval_size", type=int, default=10000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--num_threads", type=int, default=1,
                         help="torch threads per run (1 is fastest per core when several shards share a machine)")
-    parser.add_argument("--shard", type=shard, default=(0, 1), help="i/n: run only every n-th run, from the i-th")
-    parser.add_argument("--output", type=Path, default=RESULTS / "accuracy_vs_length.csv")
-    parser.add_argument("--curves", type=Path, default=RESULTS / "training_curves.csv")
+    parser.add_argument("--shard", type=shard, default=(0, 1), help="i/n: run only the i-th of n shares of the runs")
+    parser.add_argument("--output", type=Path, default=RESULTS / "sweep_runs.csv")
+    parser.add_argument("--curves", type=Path, default=RESULTS / "sweep_curves.csv")
     parser.add_argument("--checkpoints", type=Path, default=ROOT / "part1" / "checkpoints",
                         help="folder for each run's trained weights")
+    parser.add_argument("--dry_run", action="store_true", help="print the plan and an upper bound on its time, run nothing")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.lengths and min(args.lengths) < 2:
         parser.error("--lengths must be at least 2")
+    if min(args.train_steps, args.min_steps, args.patience, args.eval_size, args.num_threads) < 1:
+        parser.error("--train_steps, --min_steps, --patience, --eval_size and --num_threads must be at least 1")
     try:
         train_script.resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
 
-    # Shards take every n-th (recipe, T, seed), each with all models, so that they cost about the same.
-    groups = [(recipe, T, seed) for recipe in args.recipes for T in args.lengths or RECIPES[recipe]["lengths"]
-              for seed in args.seeds]
-    index, count = args.shard
-    runs = [(recipe, model, T, seed) for recipe, T, seed in groups[index::count] for model in args.models]
-    done = finished_runs(args.output)
-    todo = [run for run in runs if run not in done]
-    print(f"{len(todo)} runs to do ({len(runs) - len(todo)} of this shard already in {args.output})")
-    defaults = vars(train_script.build_parser().parse_args([]))
-    for k, (recipe, model_type, T, seed) in enumerate(todo, 1):
-        config = {**defaults, **RECIPES[recipe][model_type], "model_type": model_type, "input_length": T - 1, "seed": seed,
-                  "train_steps": args.train_steps, "patience": args.patience, "eval_size": args.eval_size,
-                  "device": args.device, "num_threads": args.num_threads, "output": None, "checkpoint": None}
-        start = time.time()
-        result, model = train_script.train(config, progress=False)
+    todo, skipped = plan(read_rows(args.output), args)
+    print(f"{len(todo)} runs to do now in this shard (more may follow from their results; "
+          f"{len({run_key(r) for r in read_rows(args.output)})} runs already in {args.output})", flush=True)
+    if args.dry_run:
+        hours = sum(step_seconds(m, T) * args.train_steps * (2 if c else 1) for _, m, T, _, c in todo) / 3600
+        for run in todo:
+            print("  %s %s T=%d seed %d%s" % (*run[:4], " (check)" if run[4] else ""))
+        print(f"upper bound (every run at its full budget, one core): {hours:.1f} h")
+        return
+    reported, k = set(), 0
+    while todo:
+        for recipe, model, T, (a, b) in sorted(skipped - reported):
+            print(f"stop climbing: {recipe} {model} T={T} not run (every seed failed at T={a} and T={b})", flush=True)
+        reported |= skipped
+        recipe, model_type, T, seed, check = todo[0]
+        config = run_config(args, recipe, model_type, T, seed, check)
+        start, halvings = time.time(), 0
+        while True:
+            result, model = train_script.train(config, progress=False)
+            if result["stop_reason"] != "diverged" or halvings == MAX_HALVINGS:
+                break
+            halvings += 1
+            config["learning_rate"] /= 2
+            print(f"  diverged after {result['steps']} steps: again with learning rate {config['learning_rate']:g}")
         if result["stop_reason"] == "interrupted":
             print("interrupted: this run is not recorded and will run again on restart")
             break
+        k += 1
         last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}
-        name = f"{recipe}_{model_type}_T{T}_seed{seed}"
+        name = f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
         train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)
-        append_rows(args.curves, CURVE_COLUMNS, [
-            {"recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, **point}
-            for point in result["curve"]])
+        if (recipe, model_type, T, seed) in COMMITTED and not check:
+            shutil.copy(args.checkpoints / f"{name}.pt", RESULTS / "checkpoints" / f"{name}.pt")
+            summary = {key: value for key, value in result.items() if key != "curve"}
+            (RESULTS / "checkpoints" / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+        key = {"recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, "check": check}
+        append_rows(args.curves, CURVE_COLUMNS, [{**key, **point} for point in result["curve"]])
         append_rows(args.output, COLUMNS, [{
-            "recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, "steps": result["steps"],
-            "stop_reason": result["stop_reason"], "eval_accuracy": f"{result['eval_accuracy']:.4f}",
-            "eval_loss": f"{result['eval_loss']:.4f}", "train_loss": f"{last['loss']:.4f}",
+            **key, "solved": result["eval_accuracy"] >= SOLVED, "eval_accuracy": f"{result['eval_accuracy']:.4f}",
+            "eval_loss": f"{result['eval_loss']:.4f}", "steps": result["steps"],
+            "steps_at_final_length": result["steps_at_final_length"], "final_length": result["final_length"],
+            "stop_reason": result["stop_reason"], "train_steps": config["train_steps"],
+            "min_steps": config["min_steps"], "patience": config["patience"], "train_loss": f"{last['loss']:.4f}",
             "train_accuracy": f"{last['accuracy']:.4f}", "wall_time": f"{result['wall_time']:.1f}",
-            "input_dim": config["input_dim"], "learning_rate": config["learning_rate"],
-            "forget_bias": config["forget_bias"] if model_type == "LSTM" else "", "curriculum": config["curriculum"],
-            "device": result["device"]}])
-        print(f"[{k}/{len(todo)}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps "
-              f"({result['stop_reason']}, {time.time() - start:.0f} s)", flush=True)
+            "input_dim": config["input_dim"], "learning_rate": config["learning_rate"], "lr_halvings": halvings,
+            "forget_bias": config["forget_bias"] if model_type == "LSTM" else "",
+            "chrono": config["chrono"] if model_type == "LSTM" else "",
+            "identity_init": config["identity_init"] if model_type == "RNN" else "",
+            "curriculum": config["curriculum"], "device": result["device"]}])
+        print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps "
+              f"({result['stop_reason']}, final length {result['final_length']}, {time.time() - start:.0f} s)",
+              flush=True)
+        todo, skipped = plan(read_rows(args.output), args)
+    print("nothing left to do in this shard" + (" (rerun once the other shards finish: the near and check passes "
+                                                "wait for their results)" if args.shard[1] > 1 else ""))
 
 
 if __name__ == "__main__":

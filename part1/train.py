@@ -3,9 +3,16 @@
     python part1/train.py --model_type LSTM --input_length 10
 
 The palindrome length is T = input_length + 1: the model reads the first T-1 digits and predicts
-the last. Training stops at convergence (see `--patience`) or after `--train_steps`; the model is
-then scored on a held-out set of `--eval_size` palindromes drawn from their own seed. Ctrl-C stops
-training early and still evaluates and writes every output.
+the last. Every 100 steps (a window) the mean training loss and accuracy are recorded, and a run
+stops
+  - solved:   after 5 windows in a row with every training prediction right, at length T;
+  - budget:   after --train_steps steps at one length (for a curriculum run: the length it is on);
+  - plateau:  after --min_steps steps at its length, once the loss has left chance (a window loss
+              below ln 10 - 0.1 nats) and has not improved for --patience steps;
+  - diverged: as soon as a window loss is not finite or above 10 ln 10 (one line says so, exit 1).
+So a run at chance is never cut short before the budget: it may not have started learning yet.
+The model is then scored on a held-out set of --eval_size palindromes drawn from their own seed.
+Ctrl-C stops training early and still evaluates and writes every output.
 """
 import argparse
 import json
@@ -29,6 +36,9 @@ from part1.vanilla_rnn import VanillaRNN
 WINDOW = 100  # steps per point of the training curve and per convergence check
 SOLVED_WINDOWS = 5  # this many windows in a row with every training prediction right: solved
 MIN_DELTA = 0.01  # nats: a smaller drop of the window loss does not count as progress
+CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 digits
+LEFT_CHANCE = CHANCE_LOSS - 0.1  # a best window loss below this has left chance: patience may apply
+EXPLODED_LOSS = 10 * CHANCE_LOSS  # a window loss above this (or not finite) has diverged
 CURRICULUM_START, CURRICULUM_GROWTH, CURRICULUM_ACCURACY = 10, 1.25, 0.99
 
 
@@ -60,16 +70,25 @@ def build_parser():
     parser.add_argument("--num_hidden", type=positive_int, default=128, help="hidden units")
     parser.add_argument("--batch_size", type=positive_int, default=128, help="palindromes per step")
     parser.add_argument("--learning_rate", type=positive_float, default=0.001, help="RMSprop learning rate")
-    parser.add_argument("--train_steps", type=positive_int, default=10000, help="maximum training steps")
+    parser.add_argument("--train_steps", type=positive_int, default=10000,
+                        help="step budget: stop unsolved after this many steps at one palindrome length")
     parser.add_argument("--max_norm", type=positive_float, default=10.0, help="gradient-norm clipping threshold")
     parser.add_argument("--device", default="auto", help="'auto' (cuda when available, else cpu), 'cpu', 'cuda:0', ...")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the training stream")
     parser.add_argument("--eval_size", type=positive_int, default=10000, help="held-out palindromes to score on")
     parser.add_argument("--eval_seed", type=int, default=2019, help="seed of the held-out set (independent of --seed)")
+    parser.add_argument("--min_steps", type=positive_int, default=10000,
+                        help="no plateau stop before this many steps at the final length")
     parser.add_argument("--patience", type=positive_int, default=2000,
-                        help=f"stop when the mean training loss of a {WINDOW}-step window has not fallen "
-                             f"{MIN_DELTA} nats below its best for this many steps")
+                        help=f"after --min_steps, stop once the loss has left chance (best {WINDOW}-step window "
+                             f"loss below ln 10 - 0.1) and has not fallen {MIN_DELTA} nats below its best for "
+                             "this many steps")
     parser.add_argument("--forget_bias", type=float, default=0.0, help="initial forget-gate bias b_f (LSTM only)")
+    parser.add_argument("--chrono", action="store_true",
+                        help="chrono initialisation (LSTM only; Tallec & Ollivier 2018): b_f = log U(1, T-1), "
+                             "b_i = -b_f, replacing --forget_bias")
+    parser.add_argument("--identity_init", action="store_true",
+                        help="identity recurrent matrix W_hh = I (RNN only; Le, Jaitly & Hinton 2015)")
     parser.add_argument("--curriculum", action="store_true",
                         help=f"start on palindromes of length {CURRICULUM_START} and grow the length "
                              f"{CURRICULUM_GROWTH}x whenever a {WINDOW}-step window reaches training accuracy "
@@ -98,7 +117,11 @@ def resolve_device(name):
 
 def build_model(config, device):
     model_class = {"RNN": VanillaRNN, "LSTM": LSTM}[config["model_type"]]
-    extra = {"forget_bias": config["forget_bias"]} if config["model_type"] == "LSTM" else {}
+    if config["model_type"] == "LSTM":
+        extra = {"forget_bias": config["forget_bias"],
+                 "chrono": config["input_length"] + 1 if config.get("chrono") else None}
+    else:
+        extra = {"identity_init": bool(config.get("identity_init"))}
     return model_class(config["input_length"], config["input_dim"], config["num_hidden"],
                        config["num_classes"], device=device, **extra)
 
@@ -139,6 +162,10 @@ def load_checkpoint(path, device="cpu"):
     return model, checkpoint["options"]
 
 
+def diverged(loss):
+    return not math.isfinite(loss) or loss > EXPLODED_LOSS
+
+
 def train(config, progress=True):
     """Train one model; returns a dict with the curve, `steps`, `stop_reason` and `eval_accuracy`."""
     device = resolve_device(config["device"])
@@ -154,15 +181,42 @@ def train(config, progress=True):
     generator = torch.Generator(device=device).manual_seed(config["seed"])
     eval_x, eval_y = (t.to(device) for t in dataset.evaluation_set(config["eval_size"], config["eval_seed"]))
 
+    def window_end(step, at_length):
+        """Record a window of the curve; returns the stop reason, or None to go on training."""
+        nonlocal length, train_data, best_loss, best_step, solved_windows, length_start
+        window_loss = loss_sum.item() / WINDOW
+        window_acc = correct_sum.item() / (WINDOW * config["batch_size"])
+        loss_sum.zero_()
+        correct_sum.zero_()
+        curve.append({"step": step, "length": length, "loss": window_loss, "accuracy": window_acc})
+        bar.set_postfix(T=length, loss=f"{window_loss:.4f}", acc=f"{window_acc:.4f}")
+        if diverged(window_loss):
+            return "diverged"
+        if length < T and window_acc >= CURRICULUM_ACCURACY:
+            # Curriculum: move on to longer palindromes; convergence is judged afresh at each length.
+            length = min(T, math.ceil(length * CURRICULUM_GROWTH))
+            train_data = PalindromeDataset(length)
+            best_loss, best_step, solved_windows, length_start = float("inf"), step, 0, step
+            return None
+        solved_windows = solved_windows + 1 if window_acc == 1.0 else 0
+        if window_loss < best_loss - MIN_DELTA:
+            best_loss, best_step = window_loss, step
+        if length == T and solved_windows >= SOLVED_WINDOWS:
+            return "solved"
+        if at_length >= config["min_steps"] and best_loss < LEFT_CHANCE and step - best_step >= config["patience"]:
+            return "plateau"
+        return None
+
     curve, best_loss, best_step, solved_windows = [], float("inf"), 0, 0
     loss_sum = torch.zeros((), device=device)
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
-    stop_reason, step = "train_steps", 0
+    stop_reason, step, length_start = None, 0, 0  # length_start: the step at which the current length began
     start = time.time()
-    bar = tqdm(total=config["train_steps"], desc=f"{config['model_type']} T={T}", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=None if config.get("curriculum") else config["train_steps"], desc=f"{config['model_type']} T={T}",
+               disable=not progress, dynamic_ncols=True)
     try:
-        for step in range(1, config["train_steps"] + 1):
+        while stop_reason is None:
+            step += 1
             x, y = train_data.sample_batch(config["batch_size"], generator=generator, device=device)
             logits = model(x)
             loss = nn.functional.cross_entropy(logits, y)  # Eq. 3, averaged over the batch
@@ -174,29 +228,11 @@ def train(config, progress=True):
             loss_sum += loss.detach()
             correct_sum += (logits.detach().argmax(1) == y).sum()
             bar.update()
-            if step % WINDOW:
-                continue
-            window_loss = loss_sum.item() / WINDOW
-            window_acc = correct_sum.item() / (WINDOW * config["batch_size"])
-            loss_sum.zero_()
-            correct_sum.zero_()
-            curve.append({"step": step, "length": length, "loss": window_loss, "accuracy": window_acc})
-            bar.set_postfix(T=length, loss=f"{window_loss:.4f}", acc=f"{window_acc:.4f}")
-            if length < T and window_acc >= CURRICULUM_ACCURACY:
-                # Curriculum: move on to longer palindromes; convergence is judged afresh at each length.
-                length = min(T, math.ceil(length * CURRICULUM_GROWTH))
-                train_data = PalindromeDataset(length)
-                best_loss, best_step = float("inf"), step
-                continue
-            solved_windows = solved_windows + 1 if window_acc == 1.0 else 0
-            if window_loss < best_loss - MIN_DELTA:
-                best_loss, best_step = window_loss, step
-            if length == T and solved_windows >= SOLVED_WINDOWS:
-                stop_reason = "solved"
-                break
-            if step - best_step >= config["patience"]:
-                stop_reason = "plateau"
-                break
+            if step % WINDOW == 0:
+                stop_reason = window_end(step, step - length_start)
+            if stop_reason is None and step - length_start >= config["train_steps"]:
+                # A partial last window is still checked for divergence.
+                stop_reason = "diverged" if diverged(loss_sum.item() / (step % WINDOW or WINDOW)) else "budget"
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     bar.close()
@@ -207,6 +243,8 @@ def train(config, progress=True):
         "palindrome_length": T,
         "device": str(device),
         "steps": step,
+        "steps_at_final_length": step - length_start,
+        "final_length": length,
         "stop_reason": stop_reason,
         "wall_time": train_time,
         "curve": curve,
@@ -228,6 +266,9 @@ def main(argv=None):
         write_json(args.output, result)
     if args.checkpoint:
         save_checkpoint(args.checkpoint, config, model)
+    if result["stop_reason"] == "diverged":
+        sys.exit(f"error: training diverged after {result['steps']} steps (loss not finite or above "
+                 f"{EXPLODED_LOSS:.1f}); try a smaller --learning_rate")
     print(f"stopped after {result['steps']} steps ({result['stop_reason']}, {result['wall_time']:.1f} s)")
     print(f"held-out accuracy: {result['eval_accuracy']:.4f} "
           f"({args.eval_size} palindromes of length T={result['palindrome_length']})")

@@ -1,0 +1,129 @@
+"""Part 1 training rules on tiny configurations: when a run stops, the curriculum, divergence, the held-out
+set, the sweep's plan (stop climbing, extra seeds, convergence check) and the tuned initialisations."""
+import argparse
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from part1 import sweep
+from part1 import train as train_script
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def config(**changes):
+    base = vars(train_script.build_parser().parse_args([]))
+    base.update({"num_hidden": 8, "batch_size": 16, "eval_size": 200, "device": "cpu", "input_length": 4})
+    base.update(changes)
+    return base
+
+
+def test_a_run_at_chance_trains_its_whole_budget_however_short_the_patience():
+    # A learning rate this small keeps the loss at ln 10: patience must not end the run.
+    result, _ = train_script.train(config(input_length=9, learning_rate=1e-12, train_steps=400, min_steps=100,
+                                          patience=100), progress=False)
+    assert result["stop_reason"] == "budget"
+    assert result["steps"] == result["steps_at_final_length"] == 400
+    assert all(abs(p["loss"] - math.log(10)) < 0.1 for p in result["curve"])
+
+
+def test_plateau_only_after_min_steps_once_the_loss_has_left_chance():
+    # One hidden unit learns part of the task (loss well below ln 10) but can never solve it.
+    result, _ = train_script.train(config(input_length=2, num_hidden=1, learning_rate=0.03, train_steps=5000,
+                                          min_steps=400, patience=200), progress=False)
+    assert result["stop_reason"] == "plateau"
+    assert 400 <= result["steps"] < 5000
+    assert min(p["loss"] for p in result["curve"]) < train_script.LEFT_CHANCE
+
+
+def test_curriculum_grows_the_length_and_records_where_it_ended(monkeypatch):
+    monkeypatch.setattr(train_script, "CURRICULUM_START", 2)
+    result, _ = train_script.train(config(input_length=4, curriculum=True, learning_rate=0.01, num_hidden=16,
+                                          train_steps=3000), progress=False)
+    lengths = [p["length"] for p in result["curve"]]
+    assert lengths[0] == 2 and lengths == sorted(lengths) and set(lengths) == {2, 3, 4, 5}
+    assert result["stop_reason"] == "solved" and result["final_length"] == 5
+    first_at_T = next(p["step"] for p in result["curve"] if p["length"] == 5)
+    assert result["steps_at_final_length"] == result["steps"] - first_at_T + train_script.WINDOW
+
+
+def test_a_stuck_curriculum_spends_the_budget_at_its_length():
+    result, _ = train_script.train(config(input_length=19, curriculum=True, learning_rate=1e-12, train_steps=300),
+                                   progress=False)
+    assert result["stop_reason"] == "budget" and result["final_length"] == train_script.CURRICULUM_START
+    assert result["steps_at_final_length"] == 300
+
+
+def test_divergence_ends_the_run_with_one_line():
+    result, _ = train_script.train(config(learning_rate=1e5, train_steps=300), progress=False)
+    assert result["stop_reason"] == "diverged" and result["steps"] == train_script.WINDOW
+    proc = subprocess.run([sys.executable, "part1/train.py", "--model_type", "LSTM", "--learning_rate", "1e5",
+                           "--train_steps", "300", "--num_hidden", "8", "--num_threads", "1", "--input_length", "4", "--eval_size", "100",
+                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "diverged" in proc.stderr
+    assert "held-out accuracy" not in proc.stdout
+
+
+def test_held_out_set_does_not_depend_on_the_training_seed(monkeypatch):
+    seen = []
+    monkeypatch.setattr(train_script, "evaluate", lambda model, x, y: (seen.append((x, y)), (0.0, 0.0))[1])
+    for seed, eval_seed in ((0, 2019), (1, 2019), (0, 7)):
+        train_script.train(config(seed=seed, eval_seed=eval_seed, train_steps=1), progress=False)
+    (x0, y0), (x1, y1), (x7, _) = seen
+    assert torch.equal(x0, x1) and torch.equal(y0, y1)
+    assert not torch.equal(x0, x7)
+
+
+def test_tuned_initialisations():
+    lstm = train_script.build_model(config(model_type="LSTM", input_length=199, chrono=True), "cpu")
+    assert torch.equal(lstm.b_i, -lstm.b_f)
+    assert 0 <= lstm.b_f.min() and lstm.b_f.max() <= math.log(199) and lstm.b_f.std() > 0.1
+    rnn = train_script.build_model(config(model_type="RNN", identity_init=True), "cpu")
+    assert torch.equal(rnn.W_hh, torch.eye(8))
+
+
+def sweep_args(**changes):
+    args = sweep.build_parser().parse_args(["--recipes", "onehot", "--models", "RNN", "--lengths", "5", "10", "15",
+                                            "20"])
+    for key, value in changes.items():
+        setattr(args, key, value)
+    return args
+
+
+def row(T, seed, accuracy, check=False):
+    return {"recipe": "onehot", "model": "RNN", "palindrome_length": str(T), "seed": str(seed),
+            "check": str(check), "eval_accuracy": str(accuracy)}
+
+
+def test_sweep_stops_climbing_after_two_lengths_where_every_seed_failed():
+    rows = [row(5, s, 1.0) for s in range(3)] + [row(T, s, 0.1) for T in (10, 15) for s in range(3)]
+    todo, skipped = sweep.plan(rows, sweep_args(passes=["main"]))
+    assert todo == [] and skipped == {("onehot", "RNN", 20, (10, 15))}
+    # One seed that solves T = 15 keeps the climb going.
+    rows[-1] = row(15, 2, 1.0)
+    todo, _ = sweep.plan(rows, sweep_args(passes=["main"]))
+    assert todo == [("onehot", "RNN", 20, 0, False), ("onehot", "RNN", 20, 1, False), ("onehot", "RNN", 20, 2, False)]
+
+
+def test_sweep_adds_seeds_near_the_horizon_and_checks_the_next_length_with_twice_the_budget():
+    rows = [row(T, s, 1.0) for T in (5, 10) for s in range(3)] + [row(T, s, 0.1) for T in (15, 20) for s in range(3)]
+    args = sweep_args()
+    todo, _ = sweep.plan(rows, args)
+    assert sorted(todo) == sorted([("onehot", "RNN", T, s, False) for T in (10, 15) for s in (3, 4)]
+                                  + [("onehot", "RNN", 15, s, True) for s in range(3)])
+    normal, check = (sweep.run_config(args, "onehot", "RNN", 15, 0, c) for c in (False, True))
+    for key in ("train_steps", "min_steps", "patience"):
+        assert check[key] == 2 * normal[key]
+    assert normal["train_steps"] >= 10000 and normal["min_steps"] >= 10000
+
+
+def test_sweep_shards_take_disjoint_runs():
+    shares = [sweep.plan([], sweep_args(shard=(i, 3)))[0] for i in range(3)]
+    assert sum(map(len, shares)) == len(set().union(*map(set, shares))) == 3 * 4
+    with pytest.raises(argparse.ArgumentTypeError):
+        sweep.shard("3/3")
