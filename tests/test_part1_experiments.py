@@ -53,7 +53,8 @@ def test_grads_over_time_script_writes_csv_and_figure(tmp_path):
 
 
 def test_sweep_appends_one_row_per_run_and_resumes(tmp_path):
-    args = ["--recipes", "onehot", "--models", "RNN", "--lengths", 3, 4, "--seeds", 0, "--train_steps", 200,
+    args = ["--recipes", "onehot", "--models", "RNN", "--lengths", 3, 4, "--seeds", 0, "--passes", "main",
+            "--train_steps", 200,
             "--eval_size", 300, "--output", tmp_path / "acc.csv", "--curves", tmp_path / "curves.csv",
             "--checkpoints", tmp_path / "ckpt"]
     first = run("part1/sweep.py", *args)
@@ -70,7 +71,8 @@ def test_sweep_appends_one_row_per_run_and_resumes(tmp_path):
 
 
 def test_sweep_shards_split_the_runs(tmp_path):
-    common = ["--recipes", "onehot", "--models", "RNN", "--lengths", 3, "--seeds", 0, 1, "--train_steps", 100,
+    common = ["--recipes", "onehot", "--models", "RNN", "--lengths", 3, "--seeds", 0, 1, "--passes", "main",
+              "--train_steps", 100,
               "--eval_size", 100, "--output", tmp_path / "acc.csv", "--curves", tmp_path / "c.csv",
               "--checkpoints", tmp_path / "ck"]
     assert run("part1/sweep.py", *common, "--shard", "1/2").returncode == 0
