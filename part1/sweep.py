@@ -286,9 +286,11 @@ def main(argv=None):
         name = f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
         train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)
         if (recipe, model_type, T, seed) in COMMITTED and not check:
-            shutil.copy(args.checkpoints / f"{name}.pt", RESULTS / "checkpoints" / f"{name}.pt")
+            committed = args.output.parent / "checkpoints"  # beside the CSV: results/checkpoints/
+            committed.mkdir(parents=True, exist_ok=True)
+            shutil.copy(args.checkpoints / f"{name}.pt", committed / f"{name}.pt")
             summary = {key: value for key, value in result.items() if key != "curve"}
-            (RESULTS / "checkpoints" / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+            (committed / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
         key = {"recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, "check": check}
         append_rows(args.curves, CURVE_COLUMNS, [{**key, **point} for point in result["curve"]])
         append_rows(args.output, COLUMNS, [{
