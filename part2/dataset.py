@@ -10,6 +10,8 @@ import torch
 # Project Gutenberg wraps every book in a licence header and footer between these marker lines.
 GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.M)
 GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.M)
+# Older releases also close the text with "End of (the) Project Gutenberg ..." before the marker.
+GUTENBERG_END_LINE = re.compile(r"^End of (the )?Project Gutenberg", re.M | re.I)
 
 VAL_FRACTION = 0.1
 
@@ -26,7 +28,11 @@ def read_text(filename, strip_gutenberg=True):
     if strip_gutenberg:
         start, end = GUTENBERG_START.search(text), GUTENBERG_END.search(text)
         if start and end and start.end() < end.start():
-            text = text[start.end():end.start()].strip("\n") + "\n"
+            text = text[start.end():end.start()]
+            closing = list(GUTENBERG_END_LINE.finditer(text))
+            if closing and len(text) - closing[-1].start() < 1000:
+                text = text[:closing[-1].start()]
+            text = text.strip("\n") + "\n"
     return text
 
 
@@ -80,6 +86,14 @@ class TextDataset:
         so that with the LSTM state carried along each row every character is a target once."""
         n = max(1, min(n_streams, (len(self.val_data) - 1) // self._seq_length))
         length = (len(self.val_data) - 1) // n
+        x = self.val_data[:n * length].view(n, length)
+        y = self.val_data[1:n * length + 1].view(n, length)
+        return x, y
+
+    def val_windows(self, length):
+        """The validation split cut into consecutive windows: inputs and targets (n, length), each
+        read from a zero state, so a character's context starts at its window's first character."""
+        n = (len(self.val_data) - 1) // length
         x = self.val_data[:n * length].view(n, length)
         y = self.val_data[1:n * length + 1].view(n, length)
         return x, y

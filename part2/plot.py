@@ -34,7 +34,12 @@ def plot(run, out):
         for split, label, style in (
                 ("train", "train (random windows)", dict(lw=0.6, alpha=0.6)),
                 ("val", "validation (whole split, state carried)", dict(marker="o", ms=3))):
-            ax.plot(*zip(*m[f"{split}_{what}"]), label=label, **style)
+            ax.plot(*zip(*m[f"{split}_{what}"], strict=True), label=label, **style)
+        if what == "loss":  # runs from before the fresh-state evaluation lack these columns
+            for name, label in (("val_loss_window", "validation, training-length windows, fresh state"),
+                                ("val_loss_window_256", "validation, 256-char windows, fresh state")):
+                if m.get(name):
+                    ax.plot(*zip(*m[name], strict=True), label=label, marker=".", ms=3, lw=0.8)
         ax.set_xlabel("training step")
         ax.set_ylabel(unit)
         ax.grid(alpha=0.3)

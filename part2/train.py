@@ -1,17 +1,23 @@
 """Train a character-level LSTM on a book.
 
-    python part2/train.py --txt_file assets/book.txt
+    python part2/train.py --txt_file assets/book.txt --max_time 70
 
 Writes into --summary_path: metrics.csv (losses, accuracies, learning rate, speed), samples.txt
 (text generated during training) and checkpoint.pt (everything needed to resume or generate).
+
+The file reads top to bottom: options, evaluation, samples, checkpoints, then train(), one flat
+loop whose state (step, clock, last evaluation) lives in one RunState.
 """
 import csv
 import json
+import math
 import os
 import random
+import re
 import signal
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +33,21 @@ from part2.generate import generate
 from part2.model import TextGenerationModel
 
 METRICS_FIELDS = ["step", "seconds", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                  "learning_rate", "chars_per_second"]
+                  "val_loss_window", "val_loss_window_256", "learning_rate", "chars_per_second"]
 SAMPLE_TEMPERATURES = (0.5, 1.0, 2.0)
 # Options that may change when a run is resumed; all others are taken from the checkpoint.
 RUN_OPTIONS = ("train_steps", "max_time", "summary_path", "device", "print_every", "sample_every",
                "eval_every", "num_threads", "resume")
+# Defaults that follow the budget: (longest --max_time in seconds, defaults). A run without
+# --max_time takes the first. A short run learns fastest with a small model; a long one overfits
+# it, so it gets a wider one with dropout (part2/README.md has the ablations), and evaluates less
+# often, since an evaluation of the wider model costs about 100 training steps.
+BUDGET_DEFAULTS = (
+    (300, {"lstm_num_hidden": 128, "dropout_keep_prob": 1.0, "eval_every": 1000,
+           "sample_every": 1000}),
+    (math.inf, {"lstm_num_hidden": 256, "dropout_keep_prob": 0.8, "eval_every": 2500,
+                "sample_every": 2500}),
+)
 
 
 def unit_interval(text):
@@ -39,6 +55,20 @@ def unit_interval(text):
     if not 0 < value <= 1:
         raise cli.argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
+
+
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0:  # also rejects nan
+        raise cli.argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def by_budget(option):
+    """--help text for an option whose default follows --max_time."""
+    (short, small), (_, large) = BUDGET_DEFAULTS
+    return (f"default: {small[option]} with --max_time up to {short} s or without --max_time, "
+            f"{large[option]} for longer budgets")
 
 
 def parse_args(argv=None):
@@ -50,7 +80,8 @@ def parse_args(argv=None):
                    help="characters per training window, the longest backpropagation through time")
     p.add_argument("--embedding_dim", type=cli.non_negative_int, default=64,
                    help="0 feeds one-hot characters")
-    p.add_argument("--lstm_num_hidden", type=cli.positive_int, default=128)
+    p.add_argument("--lstm_num_hidden", type=cli.positive_int, default=None,
+                   help=by_budget("lstm_num_hidden"))
     p.add_argument("--lstm_num_layers", type=cli.positive_int, default=2)
     p.add_argument("--unigram_bias", action=cli.argparse.BooleanOptionalAction, default=True,
                    help="start the read-out bias at the log frequencies of the characters in the "
@@ -63,32 +94,90 @@ def parse_args(argv=None):
     p.add_argument("--linear_decay", action=cli.argparse.BooleanOptionalAction, default=True,
                    help="also decay the learning rate linearly to 0 at the end of the run: at "
                         "--train_steps, or at --max_time seconds if that comes first")
-    p.add_argument("--dropout_keep_prob", type=unit_interval, default=1.0,
-                   help="keep probability of the dropout between LSTM layers")
+    p.add_argument("--weight_decay", type=non_negative_float, default=0.0,
+                   help="AdamW's decoupled weight decay (0: plain Adam)")
+    p.add_argument("--dropout_keep_prob", type=unit_interval, default=None,
+                   help="keep probability of the dropout between LSTM layers; "
+                        + by_budget("dropout_keep_prob"))
+    p.add_argument("--io_dropout", action=cli.argparse.BooleanOptionalAction, default=False,
+                   help="also drop the LSTM's input and output with 1 - --dropout_keep_prob")
+    p.add_argument("--tie_weights", action=cli.argparse.BooleanOptionalAction, default=False,
+                   help="one matrix for the embedding and the read-out (needs --embedding_dim "
+                        "equal to --lstm_num_hidden)")
     p.add_argument("--max_norm", type=cli.positive_float, default=5.0,
                    help="clip the gradient to this norm")
     p.add_argument("--train_steps", type=cli.positive_int, default=1_000_000)
     p.add_argument("--max_time", type=cli.positive_float, default=None,
                    help="stop when the run has lasted this many seconds of wall clock, counted "
-                        "over all its resumptions (then evaluate and save)")
+                        "over all its resumptions (then evaluate and save); some defaults follow it")
     p.add_argument("--seed", type=cli.non_negative_int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, ...")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                   help="of the training steps' arithmetic (bfloat16 autocast; weights, optimizer "
+                        "and evaluation stay float32). auto: bfloat16 on a CPU that computes it in "
+                        "hardware (AVX-512 BF16 or AMX), float32 elsewhere")
     p.add_argument("--num_threads", type=cli.non_negative_int, default=0,
                    help="CPU threads for torch (0: torch's default, one per core); on a machine "
                         "shared with other jobs use 1, since threads that wait for each other "
                         "stall when the other jobs take their cores")
-    p.add_argument("--summary_path", default="./summaries/")
+    p.add_argument("--summary_path", "--output_dir", default="./summaries/",
+                   help="folder for metrics.csv, samples.txt and checkpoint.pt")
     p.add_argument("--print_every", type=cli.positive_int, default=50,
                    help="steps per metrics.csv row and progress-bar update")
-    p.add_argument("--eval_every", type=cli.positive_int, default=500,
-                   help="steps between validation passes (and checkpoints)")
-    p.add_argument("--sample_every", type=cli.positive_int, default=500,
-                   help="steps between samples written to samples.txt")
+    p.add_argument("--eval_every", type=cli.positive_int, default=None,
+                   help="steps between validation passes (and checkpoints); "
+                        + by_budget("eval_every"))
+    p.add_argument("--sample_every", type=cli.positive_int, default=None,
+                   help="steps between samples written to samples.txt; " + by_budget("sample_every"))
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --summary_path; its options are kept except "
                         + ", ".join(f"--{o}" for o in RUN_OPTIONS[:-1]))
     return p.parse_args(argv)
 
+
+def apply_budget_defaults(args):
+    """Fill the options left unset with the defaults for the run's --max_time."""
+    budget = args.max_time if args.max_time is not None else 0
+    defaults = next(d for longest, d in BUDGET_DEFAULTS if budget <= longest)
+    for option, value in defaults.items():
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+
+
+def native_bfloat16(device):
+    """Whether the device computes bfloat16 in hardware. On a CPU without AVX-512 BF16 or AMX,
+    PyTorch emulates it, which is slower than float32, so auto keeps float32 there."""
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: keep float32
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available here (use --device cpu)")
+    return device
+
+
+def learning_rate(args, step, seconds):
+    """The template's schedule (times learning_rate_decay every learning_rate_step steps), and
+    with --linear_decay a linear ramp to 0 at the end of the run, by steps or by the clock."""
+    lr = args.learning_rate * args.learning_rate_decay ** (step // args.learning_rate_step)
+    if args.linear_decay:
+        progress = step / args.train_steps
+        if args.max_time is not None:
+            progress = max(progress, seconds / args.max_time)
+        lr *= max(0.0, 1.0 - progress)
+    return lr
+
+
+# evaluation
 
 @torch.no_grad()
 def evaluate(model, dataset, device, chunk=1000):
@@ -104,6 +193,21 @@ def evaluate(model, dataset, device, chunk=1000):
         total_loss += F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum").item()
         correct += (logits.argmax(-1) == target).sum().item()
     return total_loss / y.numel(), correct / y.numel()
+
+
+@torch.no_grad()
+def evaluate_windows(model, dataset, device, length, batch=512):
+    """Mean cross-entropy over the validation split cut into windows of `length` characters,
+    each read from a zero state, as training reads its windows: a character has at most
+    length - 1 characters of context, so the number compares with bounded-context models."""
+    model.eval()
+    x, y = dataset.val_windows(length)
+    total = 0.0
+    for i in range(0, len(x), batch):
+        logits, _ = model(x[i:i + batch].to(device))
+        total += F.cross_entropy(logits.flatten(0, 1), y[i:i + batch].flatten().to(device),
+                                 reduction="sum").item()
+    return total / y.numel()
 
 
 def write_samples(f, model, dataset, step, generator, device):
@@ -124,6 +228,18 @@ def write_samples(f, model, dataset, step, generator, device):
     for kind, text in lines:
         f.write(f"  {kind:<12}{json.dumps(text, ensure_ascii=False)}\n")
     f.flush()
+
+
+# checkpoints
+
+@dataclass
+class RunState:
+    """Where the run stands; saved in the checkpoint, so a resumed run continues from it."""
+    step: int = 0
+    seconds: float = 0.0  # wall clock of the run so far, over all its resumptions
+    # (step, val loss, val accuracy, losses of windows from a fresh state: seq_length, 256)
+    last_eval: tuple | None = None
+    last_checkpoint: int | None = None  # step of the last checkpoint saved
 
 
 def rng_states(data_generator, sample_generator):
@@ -154,96 +270,134 @@ def save_atomically(obj, path):
     os.replace(tmp, path)
 
 
-def pick_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available here (use --device cpu)")
-    return device
+def load_checkpoint(path):
+    if not path.is_file():
+        raise ValueError(f"--resume: no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"--resume: {path} is not a training checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or "optimizer" not in ckpt:
+        raise ValueError(f"--resume: {path} is not a training checkpoint "
+                         "(an exported one holds only the weights)")
+    return ckpt
 
 
-def learning_rate(args, step, seconds):
-    """The template's schedule (times learning_rate_decay every learning_rate_step steps), and
-    with --linear_decay a linear ramp to 0 at the end of the run, by steps or by the clock."""
-    lr = args.learning_rate * args.learning_rate_decay ** (step // args.learning_rate_step)
-    if args.linear_decay:
-        progress = step / args.train_steps
-        if args.max_time is not None:
-            progress = max(progress, seconds / args.max_time)
-        lr *= max(0.0, 1.0 - progress)
-    return lr
+class Diverged(ValueError):
+    """Training diverged; cli.run prints the message as one line."""
 
+
+def check_finite(what, value, limit, args, run, ckpt_path):
+    """Stop a run whose loss is not finite or has exploded past limit (far worse than guessing
+    every character as equally likely): training from there only wastes the budget."""
+    if math.isfinite(value) and value <= limit:
+        return
+    kept = (f"the last good checkpoint (step {run.last_checkpoint}) is kept in {ckpt_path}"
+            if run.last_checkpoint is not None else "no checkpoint was saved before it")
+    raise Diverged(f"training diverged at step {run.step}: {what} {value:.4g} nats/char "
+                   f"(uniform guessing: {limit / 2:.2f}); try a lower --learning_rate (this run: "
+                   f"{args.learning_rate:g}) or --max_norm ({args.max_norm:g}); {kept}")
+
+
+# training
 
 def train(args):
     summary = Path(args.summary_path)
     ckpt_path = summary / "checkpoint.pt"
-    ckpt = None
-    if args.resume:
-        if not ckpt_path.is_file():
-            raise ValueError(f"--resume: no checkpoint at {ckpt_path}")
-        try:
-            ckpt = torch.load(ckpt_path, weights_only=True)
-        except Exception as e:
-            raise ValueError(f"--resume: {ckpt_path} is not a training checkpoint "
-                             f"({type(e).__name__})") from None
-        if not isinstance(ckpt, dict) or "optimizer" not in ckpt:
-            raise ValueError(f"--resume: {ckpt_path} is not a training checkpoint "
-                             "(an exported one holds only the weights)")
-        run_options = {k: getattr(args, k) for k in RUN_OPTIONS}
-        vars(args).update(ckpt["options"], **run_options)
+    metrics_path, samples_path = summary / "metrics.csv", summary / "samples.txt"
+    ckpt = load_checkpoint(ckpt_path) if args.resume else None
+    if ckpt is not None:  # the run's own options, except those that may change on resume
+        vars(args).update(ckpt["options"], **{k: getattr(args, k) for k in RUN_OPTIONS})
+    apply_budget_defaults(args)
 
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
     device = pick_device(args.device)
+    if args.precision == "auto":
+        args.precision = "bfloat16" if native_bfloat16(device) else "float32"
     if Path(args.txt_file).is_dir():
         raise ValueError(f"--txt_file {args.txt_file} is a directory, not a text file")
+    if not Path(args.txt_file).exists() and Path(args.txt_file).as_posix().endswith("assets/book.txt"):
+        raise ValueError("assets/book.txt is missing: run `python assets/download.py` first "
+                         "(or pass --txt_file with any UTF-8 book)")
     dataset = TextDataset(args.txt_file, args.seq_length, args.strip_gutenberg)
     if ckpt is not None and ckpt["vocab"] != dataset.chars:
         raise ValueError(f"{args.txt_file} has a different vocabulary than the checkpoint's book")
 
+    # Model, optimizer and random numbers.
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     np.random.seed(args.seed)
     data_generator = torch.Generator().manual_seed(args.seed)
     sample_generator = torch.Generator().manual_seed(args.seed + 1)
     model = TextGenerationModel(dataset.vocab_size, args.lstm_num_hidden, args.lstm_num_layers,
-                                args.embedding_dim, args.dropout_keep_prob).to(device)
+                                args.embedding_dim, args.dropout_keep_prob, args.io_dropout,
+                                args.tie_weights).to(device)
     # The fused kernel updates all parameters at once (a few percent of a step on the CPU).
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate,
-                                 fused=device.type in ("cpu", "cuda"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate,
+                                  weight_decay=args.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"))
+    bfloat16 = torch.autocast(device.type, torch.bfloat16, enabled=args.precision == "bfloat16")
+
+    # The run's state and files: new, or continued from the checkpoint.
     summary.mkdir(parents=True, exist_ok=True)
-    metrics_path, samples_path = summary / "metrics.csv", summary / "samples.txt"
-    step = 0
     if ckpt is None:
+        run = RunState()
         if args.unigram_bias:
             model.init_output_bias(dataset.char_counts())
         with open(metrics_path, "w", newline="") as f:
             csv.writer(f).writerow(METRICS_FIELDS)
         samples_path.write_text("", encoding="utf-8")
     else:
+        run = RunState(**ckpt["run"])
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_states(ckpt["rng"], data_generator, sample_generator)
-        step = ckpt["step"]
         # Forget what was logged after the checkpoint, so the files continue exactly from it.
         os.truncate(metrics_path, ckpt["metrics_bytes"])
         os.truncate(samples_path, ckpt["samples_bytes"])
-
     metrics_file = open(metrics_path, "a", newline="")
     metrics = csv.writer(metrics_file)
     samples_file = open(samples_path, "a", encoding="utf-8")
+    # A loss above this is far worse than uniform guessing: the run has diverged.
+    loss_limit = 2 * math.log(dataset.vocab_size)
 
     def save_checkpoint():
         metrics_file.flush()
+        run.last_checkpoint = run.step
         save_atomically({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step,
+            "run": asdict(run), "step": run.step,
             "rng": rng_states(data_generator, sample_generator),
             "vocab": dataset.chars, "options": vars(args),
             "metrics_bytes": metrics_file.tell(), "samples_bytes": samples_file.tell(),
-            "last_eval": last_eval, "seconds": seconds(),
         }, ckpt_path)
+
+    # Sums over the steps since the last metrics.csv row: train loss, correct predictions, steps,
+    # seconds spent in them.
+    n_chars = args.batch_size * args.seq_length
+    row = [0.0, 0, 0, 0.0]
+
+    def write_row(val=("", "", "", "")):
+        loss_sum, correct, steps, seconds = row
+        speed = steps * n_chars / seconds if steps else ""
+        metrics.writerow([run.step, round(run.seconds, 3),
+                          loss_sum / steps if steps else "",
+                          correct / (steps * n_chars) if steps else "", *val,
+                          optimizer.param_groups[0]["lr"], speed])
+        if steps:
+            bar.set_postfix(loss=f"{loss_sum / steps:.3f}", chars_per_s=f"{speed:.0f}")
+        row[:] = [0.0, 0, 0, 0.0]
+
+    def validate():
+        """A metrics row with the three validation losses (part2/README.md: Validation loss)."""
+        val_loss, val_acc = evaluate(model, dataset, device)
+        check_finite("validation loss", val_loss, loss_limit, args, run, ckpt_path)
+        windows = (evaluate_windows(model, dataset, device, args.seq_length),
+                   evaluate_windows(model, dataset, device, 256))
+        run.last_eval = (run.step, val_loss, val_acc, *windows)
+        write_row((val_loss, val_acc, *windows))
+        tqdm.write(f"step {run.step}: val loss {val_loss:.4f} nats/char, val accuracy {val_acc:.4f}")
 
     # Ctrl-C asks the loop to stop after the current step, so the checkpoint is consistent;
     # a second Ctrl-C stops at once.
@@ -254,86 +408,66 @@ def train(args):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     signal.signal(signal.SIGINT, on_interrupt)
-
-    n_chars = args.batch_size * args.seq_length
-    loss_sum, correct_sum, steps_since_row, train_seconds = 0.0, 0, 0, 0.0
-    last_eval = ckpt["last_eval"] if ckpt is not None else None  # (step, val loss, val accuracy)
-    started = time.monotonic()
-
-    def seconds():
-        """Wall-clock time of the run so far, over all its resumptions."""
-        return (ckpt["seconds"] if ckpt is not None else 0.0) + time.monotonic() - started
-
-    def write_row(val=None):
-        nonlocal loss_sum, correct_sum, steps_since_row, train_seconds
-        train_loss = loss_sum / steps_since_row if steps_since_row else ""
-        train_acc = correct_sum / (steps_since_row * n_chars) if steps_since_row else ""
-        speed = steps_since_row * n_chars / train_seconds if steps_since_row else ""
-        val_loss, val_acc = val if val else ("", "")
-        metrics.writerow([step, round(seconds(), 3), train_loss, train_acc, val_loss, val_acc,
-                          optimizer.param_groups[0]["lr"], speed])
-        loss_sum, correct_sum, steps_since_row, train_seconds = 0.0, 0, 0, 0.0
-        return train_loss, speed
-
-    def validate():
-        nonlocal last_eval
-        val_loss, val_acc = evaluate(model, dataset, device)
-        write_row((val_loss, val_acc))
-        last_eval = (step, val_loss, val_acc)
-        tqdm.write(f"step {step}: val loss {val_loss:.4f} nats/char, val accuracy {val_acc:.4f}")
-
-    bar = tqdm(total=args.train_steps, initial=step, unit="step", dynamic_ncols=True,
+    started, seconds_before = time.monotonic(), run.seconds
+    bar = tqdm(total=args.train_steps, initial=run.step, unit="step", dynamic_ncols=True,
                desc=f"training on {Path(args.txt_file).name}")
-    while step < args.train_steps and not stop:
-        elapsed = seconds()
-        if args.max_time is not None and elapsed >= args.max_time:
-            stop.append("time")
+    while run.step < args.train_steps and not stop:
+        run.seconds = seconds_before + time.monotonic() - started
+        if args.max_time is not None and run.seconds >= args.max_time:
             break
+        # One step: a batch of random windows, each read from a zero state.
         tick = time.perf_counter()
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(args, step, elapsed)
+            group["lr"] = learning_rate(args, run.step, run.seconds)
         model.train()
         x, y = dataset.batch(args.batch_size, data_generator)
         x, y = x.to(device), y.to(device)
-        logits, _ = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())  # mean over all time steps
+        with bfloat16:
+            logits, _ = model(x)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())  # mean over time (Eq. 13)
+        loss_value = loss.item()
+        check_finite("training loss", loss_value, loss_limit, args, run, ckpt_path)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_norm)
         optimizer.step()
-        step += 1
-        loss_sum += loss.item()
-        correct_sum += (logits.argmax(-1) == y).sum().item()
-        steps_since_row += 1
-        train_seconds += time.perf_counter() - tick
+        run.step += 1
+        row[0] += loss_value
+        row[1] += (logits.argmax(-1) == y).sum().item()
+        row[2] += 1
+        row[3] += time.perf_counter() - tick
         bar.update()
 
-        if step % args.eval_every == 0:
+        # Every so many steps: a metrics row (with validation), samples, a checkpoint.
+        run.seconds = seconds_before + time.monotonic() - started
+        if run.step % args.eval_every == 0:
             validate()
-        elif step % args.print_every == 0:
-            train_loss, speed = write_row()
-            bar.set_postfix(loss=f"{train_loss:.3f}", chars_per_s=f"{speed:.0f}")
-        if step % args.sample_every == 0:
-            write_samples(samples_file, model, dataset, step, sample_generator, device)
-        if step % args.eval_every == 0:
+        elif run.step % args.print_every == 0:
+            write_row()
+        if run.step % args.sample_every == 0:
+            write_samples(samples_file, model, dataset, run.step, sample_generator, device)
+        if run.step % args.eval_every == 0:
             save_checkpoint()
     bar.close()
-
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    if stop and stop[0] == "interrupted":
-        if steps_since_row:
+
+    run.seconds = seconds_before + time.monotonic() - started
+    if stop:
+        if row[2]:
             write_row()
         save_checkpoint()
-        print(f"interrupted at step {step}; saved {ckpt_path} "
+        print(f"interrupted at step {run.step}; saved {ckpt_path} "
               f"(continue with --resume --summary_path {args.summary_path})", file=sys.stderr)
         raise SystemExit(130)
-    if last_eval is None or last_eval[0] != step:
+    if run.last_eval is None or run.last_eval[0] != run.step:
         validate()
     save_checkpoint()
     metrics_file.close()
     samples_file.close()
-    print(f"done after {step} steps: val loss {last_eval[1]:.4f} nats/char, "
-          f"val accuracy {last_eval[2]:.4f}; files in {summary}")
+    _, val_loss, val_acc, window, window_256 = run.last_eval
+    print(f"done after {run.step} steps: validation loss {val_loss:.4f} nats/char (state carried "
+          f"over the split), accuracy {val_acc:.4f}; from a fresh state: {window:.4f} "
+          f"({args.seq_length}-character windows), {window_256:.4f} (256); files in {summary}")
     return model, dataset
 
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The timed benchmark: the user's commands, the defaults, only the book and the budget given.
+# Run from the repository root on an otherwise idle machine (a shared machine makes the clock
+# meaningless), one run after another:
+#   bash part2/results/benchmark/run_timed.sh
+# Each run's metrics.csv and samples.txt go to part2/results/benchmark/timed/NAME/ (the
+# checkpoints stay in summaries/timed/); the machine's CPU and load are noted in machine.txt.
+set -euo pipefail
+book=../shared/data/books/tiny_shakespeare.txt
+out=part2/results/benchmark/timed
+mkdir -p "$out"
+{
+    lscpu | grep -E '^(Model name|CPU\(s\)|Flags)' | sed 's/^Flags:.*\(avx512_bf16\|amx_bf16\).*/Flags: ... \1 .../'
+    python -c 'import torch; print("torch", torch.__version__, "threads", torch.get_num_threads())'
+    date -u
+} > "$out/machine.txt"
+
+timed() {
+    local name=$1
+    shift
+    echo "load average before $name: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
+    python part2/train.py --txt_file "$book" "$@" --summary_path "summaries/timed/$name"
+    mkdir -p "$out/$name"
+    cp "summaries/timed/$name/metrics.csv" "summaries/timed/$name/samples.txt" "$out/$name/"
+}
+
+timed 70s_seed0 --max_time 70 --seed 0
+timed 70s_seed1 --max_time 70 --seed 1
+timed 70s_seed2 --max_time 70 --seed 2
+timed 10min_seed0 --max_time 600 --seed 0
+python part2/report.py --benchmark "$out"
