@@ -3,7 +3,6 @@
 The number is found twice: as the length of a shortest path (networkx), and by applying Eq. 14
 to a feature that is non-zero only at C until E's row becomes non-zero. Nothing is random.
 """
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import torch
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part3 import cli
 from part3.gcn import GCNLayer, normalized_adjacency
 from part3.report import add_output_dirs, plot_figure2, write_figure2_tex
 
@@ -93,7 +93,7 @@ def run():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     add_output_dirs(parser, "figure2.json")
     args = parser.parse_args(argv)
 
@@ -120,4 +120,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "figure2.py")

@@ -6,7 +6,6 @@ with and without residual connections H' = H + σ(ÂHW), this measures how far a
 members' last hidden representations are (at initialisation and after training) and the
 accuracy on the unlabelled members, over several seeds.
 """
-import argparse
 import json
 import statistics
 import sys
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part3 import cli
 from part3.gcn import DeepGCN
 from part3.report import add_output_dirs, plot_oversmoothing, write_oversmoothing_tex
 from part3.train import accuracy_unlabelled, fit, load_karate
@@ -82,7 +82,7 @@ def run(depths, seeds, hidden, epochs, lr, weight_decay):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depths", type=int, nargs="+", default=[2, 4, 8, 16, 32],
                         help="numbers of GCN layers to try (default: 2 4 8 16 32)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
@@ -124,4 +124,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "oversmoothing.py")

@@ -3,8 +3,8 @@
 Nothing here trains or propagates: run without arguments, it redraws every part-3 figure and
 rewrites every part-3 snippet from whatever results files exist.
 """
-import argparse
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import networkx as nx  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part3 import cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "part3" / "results"
@@ -222,7 +226,7 @@ def add_output_dirs(parser, results_file):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
                         help="where the results are read (default: part3/results)")
     parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
@@ -232,7 +236,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     found = [name for name in MAKERS if (args.results_dir / name).is_file()]
     if not found:
-        parser.error(f"no results in {args.results_dir}: run the part-3 scripts first")
+        raise ValueError(f"no results in {args.results_dir}: run the part-3 scripts first")
     for name in found:
         plot, write_tex = MAKERS[name]
         print(f"{name}: wrote", *plot(args.results_dir / name, args.fig_dir),
@@ -240,4 +244,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "report.py")

@@ -4,7 +4,6 @@ The club split into two factions (networkx's 'club' attribute). Only the two lea
 labelled (member 0, 'Mr. Hi', and member 33, 'Officer'); the GCN has to label the other 32
 from the friendships alone, since every member's feature vector is just its one-hot identity.
 """
-import argparse
 import json
 import statistics
 import sys
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from part3 import cli
 from part3.gcn import GCN, normalized_adjacency
 from part3.report import add_output_dirs, plot_karate, write_karate_tex
 
@@ -98,7 +98,7 @@ def positive_int(parser, name, value):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     parser.add_argument("--n-seeds", type=int, default=10,
                         help="runs with seeds seed, seed+1, ...; accuracy is averaged over them "
@@ -135,4 +135,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "train.py")

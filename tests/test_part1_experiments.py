@@ -1,8 +1,5 @@
 """The part 1 experiments: gradients over time, the resumable sweep."""
 import csv
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,13 +9,9 @@ from part1.dataset import PalindromeDataset
 from part1.grads_over_time import hidden_state_grads
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
+from tests.scripts import run_script
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(script, *args):
-    return subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+run = run_script  # the scripts as a user runs them, in this process
 
 
 @pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
@@ -49,7 +42,7 @@ def test_grads_over_time_script_writes_csv_and_figure(tmp_path):
     assert all(float(r["grad_norm"]) > 0 for r in rows) and fig.stat().st_size > 0
     missing = run("part1/grads_over_time.py", "--trained", "--rnn_checkpoint", tmp_path / "none.pt",
                   "--output", out, "--figure", fig)
-    assert missing.returncode == 2 and "no checkpoint" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 1 and "no checkpoint" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_sweep_appends_one_row_per_run_and_resumes(tmp_path):

@@ -6,24 +6,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from part2 import cli, export, generate, plot, report, train
+from tests.scripts import ROOT, run_python, run_script
 from tests.test_part2 import story
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--seq_length", "16", "--lstm_num_hidden", "24", "--embedding_dim", "8",
          "--batch_size", "8", "--print_every", "2", "--eval_every", "4", "--sample_every", "4",
          "--num_threads", "1"]
 
-
-
-def script(*args, **kwargs):
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +37,12 @@ def run(book, tmp_path_factory):
 
 
 def test_train_and_generate_as_scripts_from_the_repository_root(book, tmp_path):
-    result = script("part2/train.py", "--txt_file", book, "--summary_path", tmp_path,
-                    "--train_steps", "4", *SMALL)
+    result = run_python("part2/train.py", "--txt_file", book, "--summary_path", tmp_path,
+                        "--train_steps", "4", *SMALL)
     assert result.returncode == 0, result.stderr
     assert "done after 4 steps" in result.stdout
-    result = script("part2/generate.py", "--checkpoint", tmp_path / "checkpoint.pt",
-                    "--prompt", "The king", "--length", "20", "--method", "beam", "--score")
+    result = run_python("part2/generate.py", "--checkpoint", tmp_path / "checkpoint.pt",
+                        "--prompt", "The king", "--length", "20", "--method", "beam", "--score")
     assert result.returncode == 0, result.stderr
     text, score = result.stdout.splitlines()
     assert text.startswith("The king") and len(text) == len("The king") + 20
@@ -56,7 +50,7 @@ def test_train_and_generate_as_scripts_from_the_repository_root(book, tmp_path):
 
 
 def test_train_runs_as_a_module(book, tmp_path):
-    result = script("-m", "part2.train", "--txt_file", book, "--summary_path", tmp_path,
+    result = run_script("part2.train", "--txt_file", book, "--summary_path", tmp_path,
                     "--train_steps", "2", *SMALL)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "checkpoint.pt").is_file()
@@ -65,8 +59,8 @@ def test_train_runs_as_a_module(book, tmp_path):
 @pytest.mark.skipif(not (ROOT / "assets" / "book.txt").is_file(),
                     reason="assets/book.txt is absent (python assets/download.py fetches it)")
 def test_smoke_training_on_the_book_with_the_default_options(tmp_path):
-    result = script("part2/train.py", "--txt_file", "assets/book.txt", "--summary_path", tmp_path,
-                    "--train_steps", "5")
+    result = run_script("part2/train.py", "--txt_file", "assets/book.txt", "--summary_path",
+                        tmp_path, "--train_steps", "5")
     assert result.returncode == 0, result.stderr
     with open(tmp_path / "metrics.csv") as f:
         assert float(list(csv.DictReader(f))[-1]["val_loss"]) > 0
@@ -75,7 +69,8 @@ def test_smoke_training_on_the_book_with_the_default_options(tmp_path):
 def test_ctrl_c_saves_a_checkpoint_that_resumes(book, tmp_path):
     proc = subprocess.Popen([sys.executable, "part2/train.py", "--txt_file", str(book),
                              "--summary_path", str(tmp_path), *SMALL], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"OMP_NUM_THREADS": "1"})
     metrics = tmp_path / "metrics.csv"
     deadline = time.monotonic() + 120  # a busy machine starts python slowly
     while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3):
