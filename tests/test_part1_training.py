@@ -127,3 +127,16 @@ def test_sweep_shards_take_disjoint_runs():
     assert sum(map(len, shares)) == len(set().union(*map(set, shares))) == 3 * 4
     with pytest.raises(argparse.ArgumentTypeError):
         sweep.shard("3/3")
+
+
+def test_probe_reads_a_linearly_stored_digit_and_not_noise():
+    from part1.probe import probe_accuracy
+
+    generator = torch.Generator().manual_seed(0)
+    digits = torch.randint(0, 10, (2, 400), generator=generator)
+    noise = torch.randn(2, 2, 400, 16, generator=generator)
+    # t = 1 stores the digit one-hot in the first 10 units; t = 2 holds noise only.
+    features = noise.clone()
+    features[:, 0, :, :10] += 6 * torch.nn.functional.one_hot(digits, 10)
+    accuracy = probe_accuracy(features[0], digits[0], features[1], digits[1])
+    assert accuracy[0] > 0.95 and accuracy[1] < 0.3
