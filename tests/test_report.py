@@ -1,17 +1,20 @@
 """The report: every question answered under its heading, every figure and snippet it uses present,
 and the generated numbers in agreement with the results they come from. Needs no LaTeX.
 
-The part-1 checks recompute the tables from part1/results/accuracy_vs_length.csv here, on their
-own, rather than with part1/plot.py's helpers: a failure means the snippets are older than the
-CSV (run `python part1/plot.py`, or `make -C report`).
+Every generated snippet is recomputed here, on its own, from the committed results it comes
+from (part1/results/accuracy_vs_length.csv, part2/results/grimm, part3/results/*.json) rather than
+with the plotting scripts' helpers: a failure means a snippet is older than its results (run
+`make -C report`).
 """
 import csv
+import json
 import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "report"
@@ -19,6 +22,7 @@ TEX = (REPORT / "report.tex").read_text()
 GENERATED = REPORT / "generated"
 ACCURACY_CSV = ROOT / "part1" / "results" / "accuracy_vs_length.csv"
 PART2_RUN = ROOT / "part2" / "results" / "grimm"
+PART3_RESULTS = ROOT / "part3" / "results"
 QUESTIONS = ["1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "2.1", "2.2", "2.3",
              "3.1", "3.2", "3.3", "3.4"]
 SOLVED = 0.99  # the report's definition of a mastered length (mean held-out accuracy over seeds)
@@ -162,3 +166,163 @@ def test_report_counts_match_a_fresh_lstm():
     assert int(defined["ReportLstmTotalParamsRaw"]) == total
     assert int(defined["ReportLstmCellParamsRaw"]) == cell == 4 * (n * d + n * n + n)
     assert defined["ReportLstmTotalParams"].replace("\\,", "") == str(total)
+
+
+# ----- part 2: the committed run in part2/results/grimm -----
+
+needs_part2_run = pytest.mark.skipif(not (PART2_RUN / "checkpoint.pt").is_file(),
+                                     reason="no committed part-2 run")
+UNTEX = {r"\textbackslash{}": "\\", r"\{": "{", r"\}": "}", r"\$": "$", r"\&": "&", r"\#": "#",
+         r"\%": "%", r"\_": "_", r"\textasciicircum{}": "^", r"\textasciitilde{}": "~"}
+
+
+def untex(cell):
+    r"""The sample a \texttt{...} cell quotes: TeX escapes undone, then \n and \" as JSON reads them."""
+    text = re.fullmatch(r"\\texttt\{(.*)\}", cell, re.S)[1]
+    text = re.sub("|".join(map(re.escape, UNTEX)), lambda m: UNTEX[m[0]], text)
+    return json.loads(f'"{text}"')
+
+
+def thousands(n):
+    return f"{n:,}".replace(",", "\\,")
+
+
+def samples_by_step():
+    """{step: [(kind, text), ...]} read from samples.txt."""
+    samples, step = {}, None
+    for line in (PART2_RUN / "samples.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("step "):
+            step = int(line.split()[1])
+            samples[step] = []
+        elif line.strip():
+            kind, quoted = line.split(None, 1)
+            samples[step].append((kind, json.loads(quoted)))
+    return samples
+
+
+def table_cells(name):
+    """The data rows (between \\midrule or \\toprule and \\bottomrule) of a booktabs table, as cells."""
+    body = (GENERATED / name).read_text(encoding="utf-8").split("\\midrule", 1)[1]
+    body = body.split("\\bottomrule")[0].replace("\\midrule", "")
+    return [[c.strip() for c in row.split(" & ")] for row in body.split("\\\\") if row.strip()]
+
+
+@needs_part2_run
+def test_part2_macros_match_the_committed_run():
+    with open(PART2_RUN / "metrics.csv", newline="") as f:
+        final = [r for r in csv.DictReader(f) if r["val_loss"]][-1]
+    weights = torch.load(PART2_RUN / "checkpoint.pt", weights_only=True)["model"]
+    n_params = sum(w.numel() for w in {w.data_ptr(): w for w in weights.values()}.values())
+    defined = macros(GENERATED / "part2_results.tex")
+    assert defined["PartTwoValLoss"] == f"{float(final['val_loss']):.3f}"
+    assert defined["PartTwoValAccuracy"] == f"{100 * float(final['val_accuracy']):.1f}"
+    assert defined["PartTwoSteps"] == thousands(int(final["step"]))
+    assert defined["PartTwoMinutes"] == f"{float(final['seconds']) / 60:.0f}"
+    assert defined["PartTwoParams"] == thousands(n_params)
+    assert defined["PartTwoLastSampleStep"] == thousands(max(samples_by_step()))
+
+
+@needs_part2_run
+def test_part2_hyperparameter_table_matches_the_checkpoint():
+    ckpt = torch.load(PART2_RUN / "checkpoint.pt", weights_only=True)
+    options, rows = ckpt["options"], dict(table_cells("part2_hyperparameters.tex"))
+    assert rows["sequence length $T$"] == str(options["seq_length"])
+    assert rows["LSTM layers $\\times$ hidden units"] == \
+        f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}"
+    assert rows["batch size"] == str(options["batch_size"])
+    assert rows["training steps"] == str(ckpt["step"])
+    assert rows["seed"] == str(options["seed"])
+    assert rows["parameters"] == macros(GENERATED / "part2_results.tex")["PartTwoParams"]
+
+
+@needs_part2_run
+def test_part2_sample_tables_quote_samples_txt():
+    samples = samples_by_step()
+    step = None
+    quoted = defaultdict(list)
+    for cells in table_cells("part2_samples.tex"):
+        step = int(cells[0]) if cells[0] else step
+        quoted[step].append(untex(cells[1]))
+    assert len(quoted) >= 3 and min(quoted) == min(samples) and max(quoted) == max(samples)
+    for step, texts in quoted.items():
+        assert texts == [text for kind, text in samples[step] if kind == "greedy"], step
+    long_rows = table_cells("part2_long_samples.tex")
+    assert long_rows and all(
+        untex(cell) in [text for kind, text in samples[int(step)] if kind == "greedy_long"]
+        for step, cell in long_rows)
+    last = max(samples)
+    assert [(tau, untex(cell)) for tau, cell in table_cells("part2_temperature.tex")] == \
+        [(f"$\\tau={kind[4:]}$", text) for kind, text in samples[last] if kind.startswith("tau=")]
+
+
+@needs_part2_run
+def test_part2_completions_are_decoded_again_from_the_checkpoint():
+    from part2.generate import beam_search, decode, encode, generate, load_checkpoint, log_prob
+
+    model, vocab, _ = load_checkpoint(PART2_RUN / "checkpoint.pt")
+    prompt_text = macros(GENERATED / "part2_results.tex")["PartTwoPrompt"]
+    prompt = torch.tensor(encode(vocab, prompt_text))
+    rows = table_cells("part2_completions.tex")
+    assert rows[0][0].startswith("greedy (") and len(rows) >= 2
+    for label, cell in rows:
+        method, score = re.fullmatch(r"(.*) \((-?[\d.]+)\)", label).groups()
+        text = untex(cell)
+        assert text.startswith(prompt_text)
+        length = len(text) - len(prompt_text)
+        if method == "greedy":
+            ids = generate(model, prompt[None], length)[0]
+            expected = log_prob(model, prompt, ids)
+        else:
+            ids, expected = beam_search(model, prompt, length, int(re.fullmatch(r"beam, \$K=(\d+)\$", method)[1]))
+        assert prompt_text + decode(vocab, ids.tolist()) == text, method
+        assert float(score) == pytest.approx(expected, abs=0.006), method
+
+
+# ----- part 3: part3/results/*.json -----
+
+def part3_results(name):
+    return json.loads((PART3_RESULTS / name).read_text())
+
+
+def test_part3_figure2_results_are_what_the_code_computes_and_the_snippet_shows():
+    from part3 import figure2
+
+    res = part3_results("figure2.json")
+    assert res == json.loads(json.dumps(figure2.run()))  # nothing random: recomputed exactly
+    defined = macros(GENERATED / "part3_figure2.tex")
+
+    def matrix(name):
+        body = re.search(r"\\begin\{array\}\{c+\}(.*)\\end\{array\}", defined[name])[1]
+        return [row.split(" & ") for row in body.split(" \\\\ ")]
+    assert matrix("PartThreeAtilde") == [[str(x).strip() for x in row] for row in res["adj_tilde"]]
+    assert matrix("PartThreeAhat") == [[f"{x:.2f}" for x in row] for row in res["adj_hat"]]
+    assert defined["PartThreeCtoEUpdates"] == str(res["updates_by_propagation"]) == \
+        str(res["updates_by_shortest_path"])
+    assert defined["PartThreeCtoEPath"] == "--".join(res["shortest_path"])
+
+
+def test_part3_karate_macros_match_the_results():
+    res = part3_results("karate.json")
+    accs, defined = res["accuracies"], macros(GENERATED / "part3_karate.tex")
+    mean, sd = statistics.mean(accs), statistics.pstdev(accs)
+    assert defined["PartThreeKarateAccuracyMean"] == f"{mean:.3f}"
+    assert defined["PartThreeKarateAccuracyStd"] == f"{sd:.3f}"
+    assert defined["PartThreeKarateAccuracy"] == f"\\ensuremath{{{mean:.3f} \\pm {sd:.3f}}}"
+    assert defined["PartThreeKarateSeeds"] == str(len(accs)) == str(len(res["config"]["seeds"]))
+    assert defined["PartThreeKarateEpochs"] == str(res["config"]["epochs"])
+    assert defined["PartThreeKarateUnlabelled"] == str(len(res["labels"]) - len(res["config"]["labelled"]))
+
+
+def test_part3_oversmoothing_table_matches_the_results():
+    res = part3_results("oversmoothing.json")
+    text = (GENERATED / "part3_oversmoothing.tex").read_text()
+    assert f"Means over {len(res['seeds'])} seeds" in text
+    rows = tabular_rows(GENERATED / "part3_oversmoothing.tex")
+    rows = [r for r in rows if r[0].isdigit()]  # the data rows, below the two header lines
+    assert [int(r[0]) for r in rows] == res["depths"]
+    for i, row in enumerate(rows):
+        for cell, (metric, variant) in zip(row[1:], [("spread_trained", "plain"), ("spread_trained", "residual"),
+                                                     ("accuracy", "plain"), ("accuracy", "residual")], strict=True):
+            per_seed = res[variant][metric]["per_seed"][i]
+            assert len(per_seed) == len(res["seeds"])
+            assert cell == f"{statistics.mean(per_seed):.2f}", (row[0], metric, variant)
