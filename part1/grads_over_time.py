@@ -1,7 +1,7 @@
 """Gradient magnitudes over time (Question 1.7): how strongly does the loss at the last step reach h^(t)?
 
     python part1/grads_over_time.py             # untrained RNN and LSTM (same seed), LSTM also with b_f = 1
-    python part1/grads_over_time.py --trained   # models trained on T = 100 (the sweep's tuned recipe)
+    python part1/grads_over_time.py --trained   # the sweep's tuned RNN and LSTM trained on T = 100, seed 0
 
 Feeds a batch of palindromes of length 100 (99 input digits) to a VanillaRNN and an LSTM, computes
 the loss of the last prediction, and keeps the gradient dL/dh^(t) of every hidden state: the
