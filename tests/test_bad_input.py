@@ -37,7 +37,7 @@ CASES = [
     ("part2/benchmark.py", [], 2),
     ("part2/benchmark.py", [MISSING], 1),
     ("part3/figure2.py", ["--no_such_option"], 2),
-    ("part3/figure2.py", ["--out-dir", "README.md"], 1),  # a file where a folder should be
+    ("part3/figure2.py", ["--out-dir", "part3/figure2.py"], 1),  # a file where a folder should be
     ("part3/train.py", ["--epochs", "-1"], 2),
     ("part3/train.py", ["--dropout", "1.5"], 2),
     ("part3/oversmoothing.py", ["--depths", "1", "4"], 2),
