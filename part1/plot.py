@@ -254,6 +254,8 @@ def sweep_summary(rows, table):
                                   f"{len(runs)} seeds solved, mean accuracy {statistics.mean(accs):.3f}: the horizon "
                                   + ("moves." if statistics.mean(accs) >= SOLVED else "stands.")]
             lengths = spec[model]["lengths"]
+            if h == max(lengths):
+                lines += ["", "No length past the horizon is swept: no convergence check."]
             bars = sweep.stopped_climbing({T: [float(r["eval_accuracy"]) for r in runs] for T, runs in
                                            by_length.items()}, lengths, max(lengths) + 1, [0, 1, 2])
             if bars:
