@@ -89,6 +89,7 @@ COMMITTED = [("tuned", "LSTM", 100, 0), ("tuned", "RNN", 100, 0), ("tuned", "LST
 TRAIN_STEPS, MIN_STEPS, PATIENCE = 10000, 10000, 2000  # budget per length (the public solutions' 10,000)
 SOLVED = 0.99  # a run solves its length when its held-out accuracy reaches this
 MAX_HALVINGS = 3  # a diverging run is retried with half the learning rate at most this often
+LOG_EVERY = 1000  # steps between the progress lines of a run
 COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "solved", "eval_accuracy", "eval_loss", "steps",
            "steps_at_final_length", "final_length", "stop_reason", "train_steps", "min_steps", "patience",
            "train_loss", "train_accuracy", "wall_time", "input_dim", "learning_rate", "lr_halvings", "forget_bias",
@@ -271,8 +272,15 @@ def main(argv=None):
         recipe, model_type, T, seed, check = todo[0]
         config = run_config(args, recipe, model_type, T, seed, check)
         start, halvings = time.time(), 0
+        name = f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
+
+        def log(point):
+            if point["step"] % LOG_EVERY == 0:
+                print(f"  {name}: step {point['step']}, length {point['length']}, window loss {point['loss']:.4f}, "
+                      f"accuracy {point['accuracy']:.4f} ({time.time() - start:.0f} s)", flush=True)
+
         while True:
-            result, model = train_script.train(config, progress=False)
+            result, model = train_script.train(config, progress=False, on_window=log)
             if result["stop_reason"] != "diverged" or halvings == MAX_HALVINGS:
                 break
             halvings += 1
@@ -283,7 +291,6 @@ def main(argv=None):
             break
         k += 1
         last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}
-        name = f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
         train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)
         if (recipe, model_type, T, seed) in COMMITTED and not check:
             committed = args.output.parent / "checkpoints"  # beside the CSV: results/checkpoints/

@@ -169,8 +169,11 @@ def diverged(loss):
     return not math.isfinite(loss) or loss > EXPLODED_LOSS
 
 
-def train(config, progress=True):
-    """Train one model; returns a dict with the curve, `steps`, `stop_reason` and `eval_accuracy`."""
+def train(config, progress=True, on_window=None):
+    """Train one model; returns a dict with the curve, `steps`, `stop_reason` and `eval_accuracy`.
+
+    `on_window`, if given, is called with each point of the curve as it is recorded (a progress log).
+    """
     device = resolve_device(config["device"])
     if config.get("num_threads"):
         torch.set_num_threads(config["num_threads"])
@@ -192,6 +195,8 @@ def train(config, progress=True):
         loss_sum.zero_()
         correct_sum.zero_()
         curve.append({"step": step, "length": length, "loss": window_loss, "accuracy": window_acc})
+        if on_window:
+            on_window(curve[-1])
         bar.set_postfix(T=length, loss=f"{window_loss:.4f}", acc=f"{window_acc:.4f}")
         if diverged(window_loss):
             return "diverged"
