@@ -92,7 +92,9 @@ class TextDataset:
 
     def val_windows(self, length):
         """The validation split cut into consecutive windows: inputs and targets (n, length), each
-        read from a zero state, so a character's context starts at its window's first character."""
+        read from a zero state, so a character's context starts at its window's first character.
+        A split shorter than one window gives one window of all of it."""
+        length = min(length, len(self.val_data) - 1)
         n = (len(self.val_data) - 1) // length
         x = self.val_data[:n * length].view(n, length)
         y = self.val_data[1:n * length + 1].view(n, length)

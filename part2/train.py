@@ -287,14 +287,14 @@ class Diverged(ValueError):
     """Training diverged; cli.run prints the message as one line."""
 
 
-def check_finite(what, value, limit, args, run, ckpt_path):
+def check_finite(what, value, limit, step, args, run, ckpt_path):
     """Stop a run whose loss is not finite or has exploded past limit (far worse than guessing
     every character as equally likely): training from there only wastes the budget."""
     if math.isfinite(value) and value <= limit:
         return
     kept = (f"the last good checkpoint (step {run.last_checkpoint}) is kept in {ckpt_path}"
             if run.last_checkpoint is not None else "no checkpoint was saved before it")
-    raise Diverged(f"training diverged at step {run.step}: {what} {value:.4g} nats/char "
+    raise Diverged(f"training diverged at step {step}: {what} {value:.4g} nats/char "
                    f"(uniform guessing: {limit / 2:.2f}); try a lower --learning_rate (this run: "
                    f"{args.learning_rate:g}) or --max_norm ({args.max_norm:g}); {kept}")
 
@@ -392,7 +392,7 @@ def train(args):
     def validate():
         """A metrics row with the three validation losses (part2/README.md: Validation loss)."""
         val_loss, val_acc = evaluate(model, dataset, device)
-        check_finite("validation loss", val_loss, loss_limit, args, run, ckpt_path)
+        check_finite("validation loss", val_loss, loss_limit, run.step, args, run, ckpt_path)
         windows = (evaluate_windows(model, dataset, device, args.seq_length),
                    evaluate_windows(model, dataset, device, 256))
         run.last_eval = (run.step, val_loss, val_acc, *windows)
@@ -409,46 +409,46 @@ def train(args):
 
     signal.signal(signal.SIGINT, on_interrupt)
     started, seconds_before = time.monotonic(), run.seconds
-    bar = tqdm(total=args.train_steps, initial=run.step, unit="step", dynamic_ncols=True,
-               desc=f"training on {Path(args.txt_file).name}")
-    while run.step < args.train_steps and not stop:
-        run.seconds = seconds_before + time.monotonic() - started
-        if args.max_time is not None and run.seconds >= args.max_time:
-            break
-        # One step: a batch of random windows, each read from a zero state.
-        tick = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(args, run.step, run.seconds)
-        model.train()
-        x, y = dataset.batch(args.batch_size, data_generator)
-        x, y = x.to(device), y.to(device)
-        with bfloat16:
-            logits, _ = model(x)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())  # mean over time (Eq. 13)
-        loss_value = loss.item()
-        check_finite("training loss", loss_value, loss_limit, args, run, ckpt_path)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_norm)
-        optimizer.step()
-        run.step += 1
-        row[0] += loss_value
-        row[1] += (logits.argmax(-1) == y).sum().item()
-        row[2] += 1
-        row[3] += time.perf_counter() - tick
-        bar.update()
+    # The bar closes before an error message, so the message stands on its own line.
+    with tqdm(total=args.train_steps, initial=run.step, unit="step", dynamic_ncols=True,
+              desc=f"training on {Path(args.txt_file).name}") as bar:
+        while run.step < args.train_steps and not stop:
+            run.seconds = seconds_before + time.monotonic() - started
+            if args.max_time is not None and run.seconds >= args.max_time:
+                break
+            # One step: a batch of random windows, each read from a zero state.
+            tick = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(args, run.step, run.seconds)
+            model.train()
+            x, y = dataset.batch(args.batch_size, data_generator)
+            x, y = x.to(device), y.to(device)
+            with bfloat16:
+                logits, _ = model(x)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())  # mean over time (Eq. 13)
+            loss_value = loss.item()
+            check_finite("training loss", loss_value, loss_limit, run.step + 1, args, run, ckpt_path)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_norm)
+            optimizer.step()
+            run.step += 1
+            row[0] += loss_value
+            row[1] += (logits.argmax(-1) == y).sum().item()
+            row[2] += 1
+            row[3] += time.perf_counter() - tick
+            bar.update()
 
-        # Every so many steps: a metrics row (with validation), samples, a checkpoint.
-        run.seconds = seconds_before + time.monotonic() - started
-        if run.step % args.eval_every == 0:
-            validate()
-        elif run.step % args.print_every == 0:
-            write_row()
-        if run.step % args.sample_every == 0:
-            write_samples(samples_file, model, dataset, run.step, sample_generator, device)
-        if run.step % args.eval_every == 0:
-            save_checkpoint()
-    bar.close()
+            # Every so many steps: a metrics row (with validation), samples, a checkpoint.
+            run.seconds = seconds_before + time.monotonic() - started
+            if run.step % args.eval_every == 0:
+                validate()
+            elif run.step % args.print_every == 0:
+                write_row()
+            if run.step % args.sample_every == 0:
+                write_samples(samples_file, model, dataset, run.step, sample_generator, device)
+            if run.step % args.eval_every == 0:
+                save_checkpoint()
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
     run.seconds = seconds_before + time.monotonic() - started

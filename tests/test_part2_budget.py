@@ -109,7 +109,7 @@ def test_divergence_keeps_the_last_good_checkpoint(book, tmp_path, capsys, monke
     monkeypatch.setattr(TextGenerationModel, "forward", nan_from_step_8)
     line = fails_with_one_line(["--txt_file", str(book), "--summary_path", str(tmp_path),
                                 "--train_steps", "20", *SMALL], capsys)
-    assert "step 7" in line and "nan" in line and "checkpoint (step 5)" in line
+    assert "step 8" in line and "nan" in line and "checkpoint (step 5)" in line
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 5
     assert all(torch.isfinite(w).all() for w in ckpt["model"].values())

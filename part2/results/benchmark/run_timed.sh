@@ -28,4 +28,4 @@ timed 70s_seed0 --max_time 70 --seed 0
 timed 70s_seed1 --max_time 70 --seed 1
 timed 70s_seed2 --max_time 70 --seed 2
 timed 10min_seed0 --max_time 600 --seed 0
-python part2/report.py --benchmark "$out"
+python part2/benchmark.py "$out" | tee "$out/table.md"
