@@ -152,8 +152,21 @@ def test_propagation_with_a_wrong_adj_hat_ends(n_nodes):
     assert 2 <= len(signals) <= n_nodes
 
 
+def test_format_matrix_right_aligns_columns_under_their_labels():
+    text = figure2.format_matrix(torch.tensor([[1.0, 22.5], [333.5, 4.0]]), lambda x: f"{x:.1f}",
+                                 row_labels=["a", "bb"], col_labels=["X", "Y"])
+    assert text.splitlines() == ["       X     Y",
+                                 "a    1.0  22.5",
+                                 "bb 333.5   4.0"]
+
+
+def test_figure2_script_starts_from_the_repository_root():
+    result = run_python("part3/figure2.py", "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: figure2.py"), result.stderr
+
+
 def test_figure2_script(tmp_path):
-    result = run_python("part3/figure2.py", "--out-dir", str(tmp_path), "--fig-dir",
+    result = run_script("part3/figure2.py", "--out-dir", str(tmp_path), "--fig-dir",
                         str(tmp_path), "--tex-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -163,7 +176,14 @@ def test_figure2_script(tmp_path):
     assert [row[0] for row in rows] == list("ABCDEF")
     assert torch.equal(torch.tensor([[int(x) for x in row[1:]] for row in rows]),
                        expected_adj_tilde())
+    start = lines.index("Â = D̃^-½ Ã D̃^-½ (Eq. 15):")
+    printed = [[float(x) for x in line.split()[1:]] for line in lines[start + 2:start + 8]]
+    adj_hat = normalized_adjacency(expected_adj_tilde().double() - torch.eye(6, dtype=torch.float64))
+    assert torch.allclose(torch.tensor(printed, dtype=torch.float64), adj_hat, atol=5e-4)
     steps = nx.shortest_path_length(nx.Graph([e.split("-") for e in DOC_EDGES]), "C", "E")
+    start = lines.index("signal from C after k updates (Eq. 14 with W = 1):")
+    assert [line.split()[0] for line in lines[start + 2:start + 3 + steps]] == \
+        [f"k={k}" for k in range(steps + 1)]
     answer = [line for line in lines if "C" in line and "E" in line and "->" in line]
     assert len(answer) == 1 and answer[0].startswith(f"C -> E: {steps} updates")
     for name in ("figure2_graph.png", "figure2_spread.png", "figure2.json"):
