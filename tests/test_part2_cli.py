@@ -36,6 +36,7 @@ def run(book, tmp_path_factory):
     return summary
 
 
+@pytest.mark.new_python
 def test_train_and_generate_as_scripts_from_the_repository_root(book, tmp_path):
     result = run_python("part2/train.py", "--txt_file", book, "--summary_path", tmp_path,
                         "--train_steps", "4", *SMALL)
@@ -66,6 +67,7 @@ def test_smoke_training_on_the_book_with_the_default_options(tmp_path):
         assert float(list(csv.DictReader(f))[-1]["val_loss"]) > 0
 
 
+@pytest.mark.new_python
 def test_ctrl_c_saves_a_checkpoint_that_resumes(book, tmp_path):
     proc = subprocess.Popen([sys.executable, "part2/train.py", "--txt_file", str(book),
                              "--summary_path", str(tmp_path), *SMALL], cwd=ROOT,

@@ -135,6 +135,16 @@ def test_propagation_reaches_each_node_after_its_shortest_path_length(graph):
         assert figure2.updates_to_reach(signals, nodes.index(target)) == length
 
 
+def test_propagation_signal_is_powers_of_adj_hat_applied_to_the_source():
+    adj_hat = normalized_adjacency(figure2.adjacency(figure2.NODES, figure2.EDGES)).double()
+    signals = figure2.propagate_from(adj_hat, figure2.NODES.index("C"))
+    source = torch.zeros(6, dtype=torch.float64)
+    source[figure2.NODES.index("C")] = 1
+    expected = torch.stack([torch.linalg.matrix_power(adj_hat, k) @ source for k in range(4)])
+    # E is the last node reached, after 3 updates: then the loop stops.
+    torch.testing.assert_close(signals, expected)
+
+
 def test_propagation_never_reaches_another_component():
     adj = torch.tensor(nx.to_numpy_array(nx.Graph([(0, 1), (2, 3)]), nodelist=range(4)))
     signals = figure2.propagate_from(normalized_adjacency(adj), 0)
@@ -160,6 +170,7 @@ def test_format_matrix_right_aligns_columns_under_their_labels():
                                  "bb 333.5   4.0"]
 
 
+@pytest.mark.new_python
 def test_figure2_script_starts_from_the_repository_root():
     result = run_python("part3/figure2.py", "--help")
     assert result.returncode == 0 and result.stdout.startswith("usage: figure2.py"), result.stderr
