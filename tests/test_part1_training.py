@@ -34,9 +34,9 @@ def test_a_run_at_chance_trains_its_whole_budget_however_short_the_patience():
 def test_plateau_only_after_min_steps_once_the_loss_has_left_chance():
     # One hidden unit learns part of the task (loss well below ln 10) but can never solve it.
     result, _ = train_script.train(config(input_length=2, num_hidden=1, learning_rate=0.03, train_steps=5000,
-                                          min_steps=400, patience=200), progress=False)
+                                          min_steps=300, patience=100), progress=False)
     assert result["stop_reason"] == "plateau"
-    assert 400 <= result["steps"] < 5000
+    assert 300 <= result["steps"] < 5000
     assert min(p["loss"] for p in result["curve"]) < train_script.LEFT_CHANCE
 
 
