@@ -107,9 +107,47 @@ def test_export_makes_a_small_checkpoint_that_generates(run, tmp_path, capsys):
     generate.main(["--checkpoint", str(tmp_path / "checkpoint.pt"), "--prompt", "The ",
                    "--length", "15", "--num_samples", "3", "--temperature", "0.5"])
     out = capsys.readouterr().out
-    samples = re.split(r"^--- sample \d ---\n", out, flags=re.M)
-    assert samples[0] == "" and len(samples) == 4
-    assert all(s.startswith("The ") and len(s) == len("The ") + 15 + 1 for s in samples[1:])
+    samples = re.split(r"^--- sample (\d) ---\n", out, flags=re.M)
+    assert samples[0] == "" and samples[1::2] == ["1", "2", "3"]  # where each sample begins
+    assert all(s.startswith("The ") and len(s) == len("The ") + 15 + 1 for s in samples[2::2])
+
+
+def generated(capsys, checkpoint, *argv):
+    generate.main(["--checkpoint", str(checkpoint), *argv])
+    return capsys.readouterr().out
+
+
+def test_generate_prints_what_the_decoding_functions_give(run, capsys):
+    model, vocab, _ = generate.load_checkpoint(run / "checkpoint.pt")
+    prompt = torch.tensor(generate.encode(vocab, "The k"))
+    out = generated(capsys, run / "checkpoint.pt", "--prompt", "The k", "--length", "12",
+                    "--method", "beam", "--beam_size", "3", "--score")
+    ids, score = generate.beam_search(model, prompt, 12, 3)
+    assert out == (f"The k{generate.decode(vocab, ids.tolist())}\n"
+                   f"[log-probability of the 12 new characters: {score:.3f}]\n")
+    out = generated(capsys, run / "checkpoint.pt", "--prompt", "The k", "--length", "12",
+                    "--method", "greedy", "--score")
+    ids = generate.generate(model, prompt[None], 12)[0]
+    assert out == (f"The k{generate.decode(vocab, ids.tolist())}\n[log-probability of the 12 new "
+                   f"characters: {generate.log_prob(model, prompt, ids):.3f}]\n")
+
+
+def test_generate_samples_by_seed_and_starts_from_a_random_character_without_a_prompt(run, capsys):
+    first = generated(capsys, run / "checkpoint.pt", "--length", "40", "--seed", "3")
+    assert first == generated(capsys, run / "checkpoint.pt", "--length", "40", "--seed", "3")
+    assert len(first) == 1 + 40 + 1 and "---" not in first  # one sample: no separator line
+    others = {generated(capsys, run / "checkpoint.pt", "--length", "40", "--seed", str(seed))
+              for seed in range(4, 8)}
+    assert first not in others and len({text[0] for text in others | {first}}) > 1
+    _, vocab, _ = generate.load_checkpoint(run / "checkpoint.pt")
+    assert set(first[:-1]) <= set(vocab)
+
+
+def test_generate_options_and_their_defaults():
+    args = generate.parse_args(["--checkpoint", "c.pt"])
+    assert (args.prompt, args.length, args.method, args.temperature, args.beam_size,
+            args.num_samples, args.seed, args.score, args.device) == \
+        (None, 200, "sample", 1.0, 5, 1, 0, False, "cpu")
 
 
 def test_plot_and_report_snippets_come_from_the_saved_run(run, tmp_path):
@@ -170,6 +208,7 @@ def test_resume_without_a_checkpoint_or_with_a_corrupt_one(book, tmp_path, capsy
 @pytest.mark.parametrize("argv, code", [
     (["--temperature", "0"], 2), (["--temperature", "-1"], 2), (["--beam_size", "0"], 2),
     (["--length", "0"], 2), (["--method", "topk"], 2), (["--prompt", "The king ~"], 1),
+    (["--prompt", ""], 1), (["--num_samples", "0"], 2), (["--seed", "-1"], 2),
 ])
 def test_generate_rejects_bad_options(run, capsys, argv, code):
     got, _ = fails_cleanly(generate.main, "generate.py",
@@ -180,6 +219,8 @@ def test_generate_rejects_bad_options(run, capsys, argv, code):
 def test_generate_rejects_a_missing_or_corrupt_checkpoint(tmp_path, capsys):
     argv = ["--checkpoint", str(tmp_path / "none.pt")]
     assert "no such checkpoint" in fails_cleanly(generate.main, "generate.py", argv, capsys)[1]
+    argv = ["--checkpoint", str(tmp_path)]
+    assert "is a directory" in fails_cleanly(generate.main, "generate.py", argv, capsys)[1]
     (tmp_path / "bad.pt").write_bytes(os.urandom(100))
     argv = ["--checkpoint", str(tmp_path / "bad.pt")]
     assert "not a readable part-2 checkpoint" in fails_cleanly(generate.main, "generate.py",
