@@ -88,7 +88,7 @@ class LSTM(nn.Module):
             W_x = torch.cat([self.W_gx, self.W_ix, self.W_fx, self.W_ox])
             W_h = torch.cat([self.W_gh, self.W_ih, self.W_fh, self.W_oh])
             b = torch.cat([self.b_g, self.b_i, self.b_f, self.b_o])
-            h_T = LSTMRecurrence.apply(x, W_x, W_h, b)[-1]  # Eq. 4-9
+            h_T = LSTMRecurrence.apply(x, W_x, W_h, b, True)  # Eq. 4-9, h^(T) only
         else:
             h_T = self.hidden_states(x)[-1]
         return h_T @ self.W_ph.T + self.b_p  # Eq. 10

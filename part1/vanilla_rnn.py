@@ -61,7 +61,7 @@ class VanillaRNN(nn.Module):
         """Logits p^(T) of the last time step, shape (batch, num_classes)."""
         if self.fast:
             x = encode_digits(x.T, self.input_dim, self.W_hx.dtype)  # time first
-            h_T = RNNRecurrence.apply(x, self.W_hx, self.W_hh, self.b_h)[-1]  # Eq. 1
+            h_T = RNNRecurrence.apply(x, self.W_hx, self.W_hh, self.b_h, True)  # Eq. 1, h^(T) only
         else:
             h_T = self.hidden_states(x)[-1]
         return h_T @ self.W_ph.T + self.b_p  # Eq. 2
