@@ -54,10 +54,14 @@ def test_layer_is_message_passing(activation, seed):
     torch.testing.assert_close(layer(h, adj_hat.to_sparse()), expected)
 
 
-def test_weight_is_a_trained_parameter():
-    layer = GCNLayer(4, 2)
+def test_weight_is_a_trained_parameter_with_glorot_initialisation():
+    torch.manual_seed(0)
+    layer = GCNLayer(40, 20)
     assert [p is layer.weight for p in layer.parameters()] == [True]
-    assert layer.weight.shape == (4, 2)
+    assert layer.weight.shape == (40, 20)
+    bound = math.sqrt(6 / (40 + 20))  # Glorot & Bengio's uniform range, as Kipf & Welling use
+    assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.9 * bound
+    assert abs(layer.weight.std().item() - bound / math.sqrt(3)) < 0.1 * bound
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -92,7 +96,7 @@ def test_two_layer_gcn_is_the_formula_written_out():
     torch.manual_seed(0)
     _, adj = random_graph(10, 0.4, 1)
     adj_hat, x = normalized_adjacency(adj), torch.randn(10, 6, dtype=torch.float64)
-    model = GCN(6, 8, 3, dropout=0.5).double().eval()  # eval: dropout off
+    model = GCN(6, 8, 3).double().eval()  # eval: dropout off; in training, Kipf's 0.5
     expected = adj_hat @ torch.relu(adj_hat @ x @ model.gc1.weight) @ model.gc2.weight
     torch.testing.assert_close(model(x, adj_hat), expected)
     assert [p.shape for p in model.parameters()] == [(6, 8), (8, 3)]
@@ -199,6 +203,19 @@ def test_figure2_script(tmp_path):
     assert len(answer) == 1 and answer[0].startswith(f"C -> E: {steps} updates")
     for name in ("figure2_graph.png", "figure2_spread.png", "figure2.json"):
         assert (tmp_path / name).stat().st_size > 0
+    res = json.loads((tmp_path / "figure2.json").read_text())
+    graph = nx.Graph([e.split("-") for e in DOC_EDGES])
+    assert res["nodes"] == list("ABCDEF") and sorted(map(sorted, res["edges"])) == sorted(map(sorted, graph.edges))
+    assert (res["source"], res["target"]) == ("C", "E")
+    assert res["updates_by_propagation"] == res["updates_by_shortest_path"] == steps
+    path = res["shortest_path"]
+    assert path[0] == "C" and path[-1] == "E" and len(path) == steps + 1
+    assert all(graph.has_edge(u, v) for u, v in zip(path, path[1:], strict=False))
+    assert torch.equal(torch.tensor(res["adj_tilde"]), expected_adj_tilde())
+    adj_hat = normalized_adjacency(expected_adj_tilde().double() - torch.eye(6, dtype=torch.float64))
+    torch.testing.assert_close(torch.tensor(res["adj_hat"], dtype=torch.float64), adj_hat)
+    torch.testing.assert_close(torch.tensor(res["signal_per_layer"], dtype=torch.float64),
+                               figure2.propagate_from(adj_hat, 2), atol=1e-6, rtol=1e-6)
     assert rf"\newcommand{{\PartThreeCtoEUpdates}}{{{steps}}}" in (
         tmp_path / "part3_figure2.tex").read_text()
 
