@@ -28,13 +28,29 @@ def tanh(a, out):
     return torch.mul(a, -2, out=out).sigmoid_().mul_(-2).add_(1)
 
 
-def weight_grads(d_pre, x, H_prev):
-    """dL/dW_x, dL/dW_h and dL/db from dL/d(pre-activations) (rows, T, batch), summed over t and batch."""
+def step_inputs(x, n):
+    """A buffer whose column t holds what step t + 1 reads, [x^(t+1); h^(t); 1]: (input_dim + n + 1, T + 1, batch).
+
+    The inputs x and the ones are filled in here, h^(0) = 0 in column 0; the forward loop writes
+    h^(t) into column t. Column T holds h^(T) (its x and 1 rows are unused).
+    """
+    T, batch, input_dim = x.shape
+    inputs = x.new_empty(input_dim + n + 1, T + 1, batch)
+    inputs[:input_dim, :T] = x.permute(2, 0, 1)
+    inputs[input_dim:-1, 0] = 0
+    inputs[-1] = 1
+    return inputs
+
+
+def weight_grads(d_pre, inputs, input_dim):
+    """dL/dW_x, dL/dW_h and dL/db, summed over t and batch, from one matrix product:
+
+    [dL/dW_x, dL/dW_h, dL/db] = sum_t dL/d(pre^(t)) [x^(t); h^(t-1); 1]^T, with the gradients of the
+    pre-activations d_pre (rows, T, batch) and the buffer `inputs` of `step_inputs`.
+    """
     rows, T, batch = d_pre.shape
-    d_pre = d_pre.view(rows, T * batch)
-    dW_x = (x.reshape(T * batch, -1).T @ d_pre.T).T  # this order is several times faster for a narrow x
-    dW_h = d_pre @ H_prev.reshape(-1, T * batch).T  # sum_t d_pre^(t) h^(t-1)^T in one product
-    return dW_x, dW_h, d_pre.sum(1)
+    grads = d_pre.view(rows, T * batch) @ inputs[:, :T].reshape(-1, T * batch).T
+    return grads[:, :input_dim], grads[:, input_dim:-1], grads[:, -1]
 
 
 class RNNRecurrence(torch.autograd.Function):
@@ -50,21 +66,24 @@ class RNNRecurrence(torch.autograd.Function):
         n = W_hh.shape[0]
         # A[:, t] starts as W_hx x^(t) + b_h for every t at once; the loop adds W_hh h^(t-1) in place.
         A = torch.addmm(b_h[:, None], W_hx, x.reshape(T * batch, -1).T).view(n, T, batch)
-        H = A.new_empty(n, T + 1, batch)  # column t: h^(t), column 0 = h^(0) = 0
-        H[:, 0] = 0
+        inputs = step_inputs(x, n)
+        H = inputs[x.shape[2]:-1]  # column t: h^(t)
         a, h = A.unbind(1), H.unbind(1)  # views of every step, made once
         for t in range(T):
             if t > 0:  # W_hh h^(0) = 0
                 a[t].addmm_(W_hh, h[t])
             tanh(a[t], out=h[t + 1])  # Eq. 1
-        ctx.save_for_backward(x, W_hh, H)
+        ctx.save_for_backward(inputs, W_hh)
         ctx.last_only = last_only
         return H[:, T].T if last_only else H[:, 1:].permute(1, 2, 0)
 
     @staticmethod
     def backward(ctx, dH):
-        x, W_hh, H = ctx.saved_tensors
-        n, T, batch = H.shape[0], H.shape[1] - 1, H.shape[2]
+        inputs, W_hh = ctx.saved_tensors
+        n = W_hh.shape[0]
+        input_dim = inputs.shape[0] - n - 1
+        H = inputs[input_dim:-1]  # column t: h^(t)
+        T = H.shape[1] - 1
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
         dA = 1 - H[:, 1:] * H[:, 1:]  # tanh'(a^(t)) for every t at once; becomes dL/da^(t) below
         da = dA.unbind(1)
@@ -77,7 +96,7 @@ class RNNRecurrence(torch.autograd.Function):
             else:
                 dh = torch.addmm(dH[:, t], W_hh.T, da[t + 1])
             da[t].mul_(dh)  # dL/da^(t) = dL/dh^(t) * tanh'(a^(t))
-        dW_hx, dW_hh, db_h = weight_grads(dA, x, H[:, :T])
+        dW_hx, dW_hh, db_h = weight_grads(dA, inputs, input_dim)
         return None, dW_hx, dW_hh, db_h, None
 
 
@@ -105,10 +124,10 @@ class LSTMRecurrence(torch.autograd.Function):
         W_h_scaled = W_h * scale
         one = gates.new_ones(())
         C = gates.new_empty(T + 1, n, batch)  # C[t] = c^(t), C[0] = c^(0) = 0
-        tanh_c = gates.new_empty(T, n, batch)
-        H = gates.new_empty(n, T + 1, batch)  # column t: h^(t), column 0 = h^(0) = 0
         C[0] = 0
-        H[:, 0] = 0
+        tanh_c = gates.new_empty(T, n, batch)
+        inputs = step_inputs(x, n)
+        H = inputs[x.shape[2]:-1]  # column t: h^(t)
         # Views of every step made once (indexing in the loop costs more than the small operations)
         z, h, c, tanh_c_t = gates.unbind(0), H.unbind(1), C.unbind(0), tanh_c.unbind(0)
         g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
@@ -119,15 +138,16 @@ class LSTMRecurrence(torch.autograd.Function):
             torch.add(one, g[t], alpha=-2, out=g[t])  # Eq. 4
             torch.mul(c[t], f[t], out=c[t + 1]).addcmul_(g[t], i[t])  # Eq. 8
             torch.mul(tanh(c[t + 1], out=tanh_c_t[t]), o[t], out=h[t + 1])  # Eq. 9
-        ctx.save_for_backward(x, W_h, gates, C, H, tanh_c)
+        ctx.save_for_backward(inputs, W_h, gates, C, tanh_c)
         ctx.last_only = last_only
         return H[:, T].T if last_only else H[:, 1:].permute(1, 2, 0)
 
     @staticmethod
     def backward(ctx, dH):
-        x, W_h, gates, C, H, tanh_c = ctx.saved_tensors
+        inputs, W_h, gates, C, tanh_c = ctx.saved_tensors
         T, four_n, batch = gates.shape
         n = four_n // 4
+        input_dim = inputs.shape[0] - n - 1
         g, i, f, o = gates.view(T, 4, n, batch).unbind(1)
         # The local derivatives of every step at once (tanh' = 1 - tanh^2, sigma' = sigma (1 - sigma)):
         # local[t] = d(g * i, g * i, c^(t-1) * f, tanh(c^(t)) * o)/d(pre-activations of g, i, f, o)
@@ -157,5 +177,5 @@ class LSTMRecurrence(torch.autograd.Function):
             dc.addcmul_(dh, dh_to_dc[t])  # Eq. 9 back to c^(t)
             torch.mul(dc, local_gif[t], out=d_gif[t])  # Eq. 8 back to g, i, f
             dc.mul_(f[t])  # dL/dc^(t-1), through c^(t) = ... + c^(t-1) * f
-        dW_x, dW_h, db = weight_grads(d_pre.view(four_n, T, batch), x, H[:, :T])
+        dW_x, dW_h, db = weight_grads(d_pre.view(four_n, T, batch), inputs, input_dim)
         return None, dW_x, dW_h, db, None
