@@ -76,6 +76,35 @@ def test_validation_loss_carries_the_state_over_chunks(book):
     assert accuracy == pytest.approx((logits.argmax(-1) == y).float().mean().item())
 
 
+def test_sequence_length_and_the_shortest_book_it_fits(tmp_path):
+    path = tmp_path / "b.txt"
+    path.write_text("abcdefghij" * 10, encoding="utf-8")  # 90 training, 10 validation characters
+    assert TextDataset(path, 1).val_streams()[0].shape == (9, 1)
+    ds = TextDataset(path, 9)  # the validation split holds exactly one window and its target
+    x, y = ds.val_streams()
+    assert x.shape == (1, 9) and torch.equal(y[0], ds.val_data[1:])
+    for bad, message in ((10, "too short"), (0, "at least 1")):
+        with pytest.raises(ValueError, match=message):
+            TextDataset(path, bad)
+
+
+def test_training_windows_reach_the_last_training_character(tmp_path):
+    path = tmp_path / "b.txt"
+    path.write_text("abcdefghijklmnopqrstuvwxyzABCD", encoding="utf-8")  # 27 training characters
+    ds = TextDataset(path, 2)
+    x, y = ds.batch(2000, torch.Generator().manual_seed(0))
+    windows = {ds.convert_to_string(xi + yi[-1:]) for xi, yi in zip(x.tolist(), y.tolist(), strict=True)}
+    text = "abcdefghijklmnopqrstuvwxyzA"
+    assert windows == {text[i:i + 3] for i in range(25)}  # every offset, the last ends at "A"
+
+
+def test_validation_streams_never_more_than_asked_or_than_fit(book):
+    ds = TextDataset(book, 7)
+    assert ds.val_streams(n_streams=3)[0].shape[0] == 3
+    fit = (len(ds.val_data) - 1) // 7
+    assert ds.val_streams(n_streams=10 * fit)[0].shape == (fit, (len(ds.val_data) - 1) // fit)
+
+
 def test_vocabulary_is_sorted_so_ids_do_not_depend_on_the_run(tmp_path):
     path = tmp_path / "b.txt"
     path.write_text("zebra apple Mango 42!\n" * 20, encoding="utf-8")
@@ -102,6 +131,9 @@ GUTENBERG_VARIANTS = {
                       "End of the Project Gutenberg EBook of Democracy In America, Volume 1 (of 2), "
                       "by \nAlexis de Toqueville\n\n"
                       "*** END OF THIS PROJECT GUTENBERG EBOOK DEMOCRACY IN AMERICA, V1 ***"),
+    "capital-the": ("*** START OF THIS PROJECT GUTENBERG EBOOK THE ADVENTURES OF SHERLOCK HOLMES ***",
+                    "End of The Project Gutenberg EBook of The Adventures of Sherlock Holmes\n\n"
+                    "*** END OF THIS PROJECT GUTENBERG EBOOK THE ADVENTURES OF SHERLOCK HOLMES ***"),
     "current": ("*** START OF THE PROJECT GUTENBERG EBOOK GRIMMS' FAIRY TALES ***",
                 "*** END OF THE PROJECT GUTENBERG EBOOK GRIMMS' FAIRY TALES ***"),
     "no-space": ("***START OF THE PROJECT GUTENBERG EBOOK THE ADVENTURES OF TOM SAWYER***",
@@ -121,6 +153,17 @@ def test_gutenberg_header_and_footer_are_cut_from_real_marker_variants(tmp_path,
     path.write_bytes((text.replace("\n", "\r\n") if crlf else text).encode("utf-8"))
     assert read_text(path) == body
     assert read_text(path, strip_gutenberg=False) == text[1:]  # only the BOM and CRs go
+
+
+@pytest.mark.parametrize("distance, cut", [(999, True), (1000, False), (5000, False)])
+def test_an_end_of_project_gutenberg_line_is_cut_only_near_the_end(tmp_path, distance, cut):
+    """Only the closing line goes: one earlier in the book (here a quotation) stays."""
+    start, end = GUTENBERG_VARIANTS["current"]
+    line = "End of the Project Gutenberg quotation\n"
+    tail = line + "x" * (distance - len(line) - 1) + "\n"
+    path = tmp_path / "g.txt"
+    path.write_text(f"{start}\nbody\n{tail}{end}\n", encoding="utf-8")
+    assert read_text(path) == ("body\n" if cut else "body\n" + tail)
 
 
 def test_a_book_without_both_markers_is_kept_whole(tmp_path):
