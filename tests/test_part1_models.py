@@ -1,5 +1,6 @@
 """The hand-written RNN and LSTM against PyTorch's own modules, gradients included."""
 import ast
+import math
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,30 @@ def test_parameters_are_named_and_shaped_after_the_equations():
     rnn = VanillaRNN(6, 1, 8, 10)
     shapes = {name: tuple(p.shape) for name, p in rnn.named_parameters()}
     assert shapes == {"W_hx": (8, 1), "W_hh": (8, 8), "b_h": (8,), "W_ph": (10, 8), "b_p": (10,)}
+
+
+@pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
+def test_initialisation_is_pytorchs_uniform_with_zero_biases(model_class):
+    torch.manual_seed(0)
+    model = model_class(5, 10, 64, 10)
+    bound = 1 / math.sqrt(64)  # what torch.nn.RNN / LSTM draw from: U(-1/sqrt(n), 1/sqrt(n))
+    for name, p in model.named_parameters():
+        if name.startswith("W_"):
+            assert 0.95 * bound < p.abs().max() <= bound and abs(p.mean()) < 0.1 * bound, name
+        else:
+            assert torch.all(p == 0), name
+
+
+def test_identity_and_chrono_initialisations():
+    rnn = VanillaRNN(5, 10, 8, 10, identity_init=True)
+    assert torch.equal(rnn.W_hh.detach(), torch.eye(8))
+    torch.manual_seed(0)
+    lstm = LSTM(5, 10, 64, 10, chrono=100)
+    b_f = lstm.b_f.detach()
+    assert torch.equal(lstm.b_i.detach(), -b_f) and torch.all(lstm.b_g == 0) and torch.all(lstm.b_o == 0)
+    # b_f = log U(1, T_max - 1): time scales spread over the whole range up to 99 steps.
+    assert 0 <= b_f.min() < math.log(20) and math.log(80) < b_f.max() <= math.log(99)
+    assert torch.all(LSTM(5, 10, 8, 10, chrono=2).b_f == 0)  # U(1, 1): log 1
 
 
 def test_forget_bias_sets_b_f_only():
