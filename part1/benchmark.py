@@ -1,15 +1,16 @@
 """Time a training step of the hand-written cells against PyTorch's nn.RNN / nn.LSTM.
 
-    python part1/benchmark.py            # writes part1/results/benchmark.md
+    python part1/benchmark.py            # both thread settings; updates part1/results/benchmark.md
 
 Each round times a few training steps (forward, backward, RMSprop step) of the hand-written model
 and of the PyTorch module with the same linear read-out, on the same inputs, one after the other;
 the ratio of the two times is taken per round, and the table gives its median and range over
 rounds, so that drifts in the machine's speed affect both sides alike.
 
-The clock is the process's CPU time (time.process_time) with one torch thread by default: it does
-not count the time the process waits while other programs use the CPU, so the ratio holds on a
-busy machine too. `--num_threads 2 --clock wall` measures wall time with two threads instead.
+Two settings by default: one torch thread timed by the process's CPU time (time.process_time, which
+does not count the time the process waits while other programs use the CPU), and all cores timed
+by the wall clock (run it on a quiet machine). benchmark.md keeps one table per CPU and setting:
+a run replaces the tables of its own CPU and leaves those of other machines.
 """
 import argparse
 import math
@@ -101,67 +102,90 @@ def sampler_throughput(T=20, batch=128, seconds=1.0):
 
 
 def machine_name(device):
+    """The CPU model as the operating system reports it (or the GPU's name)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    threads = torch.get_num_threads()
-    return f"{cpu}, {threads} thread{'s' if threads > 1 else ''}"
+    return platform.processor() or platform.machine()
+
+
+def update_tables(path, heading, table):
+    """Replace the section under `heading` in the markdown file (or add it), keeping the others."""
+    sections, current = {}, None
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.startswith("## "):
+                current = line[3:]
+                sections[current] = []
+            elif current is not None:
+                sections[current].append(line)
+    sections[heading] = table
+    text = ["# Training-step time: hand-written cells / PyTorch modules", "",
+            "Written by `python part1/benchmark.py`, one section per CPU and thread setting. "
+            "Ratio < 1 means the hand-written model is faster.", ""]
+    for name, lines in sections.items():
+        text += [f"## {name}", *lines]
+        if text[-1]:
+            text.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(text))
 
 
 def main(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 50, 100], help="palindrome lengths T")
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--num_hidden", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per setting")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--num_threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
-                        help="cpu: process CPU time (robust to other load); wall: elapsed time (use on a GPU)")
+    parser.add_argument("--num_threads", type=int, nargs="+", default=[1, os.cpu_count()],
+                        help="torch threads; one table each (1 thread: CPU time, more: wall clock)")
+    parser.add_argument("--clock", choices=["cpu", "wall"],
+                        help="force one clock: cpu = process CPU time, wall = elapsed time (use on a GPU)")
     parser.add_argument("--output", type=Path, default=ROOT / "part1" / "results" / "benchmark.md")
     args = parser.parse_args(argv)
+    if min(args.lengths) < 2 or min(args.num_threads) < 1 or args.rounds < 1:
+        parser.error("--lengths must be >= 2, --num_threads and --rounds >= 1")
     device = torch.device(args.device)
-    torch.set_num_threads(args.num_threads)
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
-
-    load = os.getloadavg()[0]
-    rows = []
-    for kind in ("RNN", "LSTM"):
-        for T in args.lengths:
-            ours, ref, ratio, lo, hi = compare(kind, T, args.batch_size, args.num_hidden, args.rounds, device, clock)
-            rows.append(f"| {kind} | {T} | {ours * 1e3:.2f} | {ref * 1e3:.2f} | **{ratio:.2f}** | {lo:.2f}–{hi:.2f} |")
-            print(rows[-1], flush=True)
+    command = " ".join(["python part1/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
     fast, slow = sampler_throughput()
-    lines = [
-        "# Training-step time: hand-written cells / PyTorch modules",
-        "",
-        f"Machine: {machine_name(device)}; torch {torch.__version__}, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}.",
-        f"Batch {args.batch_size}, hidden {args.num_hidden}, one-hot digits; forward + backward + RMSprop step; "
-        f"{args.rounds} alternating rounds; clock: {'process CPU time' if args.clock == 'cpu' else 'wall time'}. "
-        "Ratio < 1 means the hand-written model is faster.",
-        "",
-        "| model | T | hand-written (ms/step) | PyTorch (ms/step) | ratio (median) | ratio (range) |",
-        "|---|---|---|---|---|---|",
-        *rows,
-        "",
-        f"Palindrome sampler (T = 20): {fast:,.0f} palindromes/s vectorized, {slow:,.0f} palindromes/s "
-        f"through the template's `dataset[i]` ({fast / slow:,.0f}x).",
-        "",
-        f"Command: `{' '.join(['python part1/benchmark.py', *(sys.argv[1:] if argv is None else argv)])}`; "
-        f"load average of the machine when it started: {load:.1f}.",
-        "",
-    ]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines))
+    for threads in dict.fromkeys(args.num_threads):
+        torch.set_num_threads(threads)
+        clock_name = args.clock or ("cpu" if threads == 1 and device.type == "cpu" else "wall")
+        clock = time.process_time if clock_name == "cpu" else time.perf_counter
+        load = os.getloadavg()[0]
+        heading = (f"{machine_name(device)} · {threads} thread{'s' if threads > 1 else ''} · "
+                   f"{'process CPU time' if clock_name == 'cpu' else 'wall clock'}")
+        print(heading)
+        rows = []
+        for kind in ("RNN", "LSTM"):
+            for T in args.lengths:
+                ours, ref, ratio, lo, hi = compare(kind, T, args.batch_size, args.num_hidden, args.rounds, device,
+                                                   clock)
+                rows.append(f"| {kind} | {T} | {ours * 1e3:.2f} | {ref * 1e3:.2f} | **{ratio:.2f}** "
+                            f"| {lo:.2f}–{hi:.2f} |")
+                print(rows[-1], flush=True)
+        update_tables(args.output, heading, [
+            "",
+            f"torch {torch.__version__}, Python {platform.python_version()}, NumPy {np.__version__}. "
+            f"Batch {args.batch_size}, hidden {args.num_hidden}, one-hot digits; forward + backward + RMSprop "
+            f"step; {args.rounds} alternating rounds.",
+            "",
+            "| model | T | hand-written (ms/step) | PyTorch (ms/step) | ratio (median) | ratio (range) |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Palindrome sampler (T = 20): {fast:,.0f} palindromes/s vectorized, {slow:,.0f} palindromes/s "
+            f"through the template's `dataset[i]` ({fast / slow:,.0f}x).",
+            "",
+            f"Command: `{command}`; load average of the machine when this table started: {load:.1f}.",
+        ])
     print(f"wrote {args.output}")
 
 
