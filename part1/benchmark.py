@@ -71,7 +71,7 @@ def compare(kind, T, batch, hidden, rounds, device, clock):
     x, y = x.to(device), y.to(device)
     opts = [torch.optim.RMSprop(m.parameters(), lr=1e-3) for m in (ours, ref)]
     steps = max(2, 400 // T)
-    for model, opt in zip((ours, ref), opts):  # warm-up
+    for model, opt in zip((ours, ref), opts, strict=True):  # warm-up
         time_steps(model, opt, x, y, 2, clock)
     ratios, ours_t, ref_t = [], [], []
     for _ in range(rounds):
