@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from part2 import cli, generate, train
+from part2 import benchmark, cli, generate, train
 from part2.dataset import TextDataset
 from part2.model import TextGenerationModel
 from tests.test_part2 import story
@@ -198,3 +198,17 @@ def test_a_missing_default_book_names_the_download_script(tmp_path, capsys, monk
     monkeypatch.chdir(tmp_path)
     line = fails_with_one_line(["--summary_path", str(tmp_path / "s")], capsys)
     assert "assets/book.txt" in line and "python assets/download.py" in line
+
+
+# benchmark tables
+
+def test_benchmark_table_groups_seeds_and_reports_mean_and_spread(book, tmp_path):
+    for seed in (0, 1):
+        train.main(["--txt_file", str(book), "--summary_path", str(tmp_path / f"runs/small_s{seed}"),
+                    "--train_steps", "4", "--seed", str(seed), *SMALL])
+    table = benchmark.table(tmp_path / "runs").splitlines()
+    assert len(table) == 3 and table[2].startswith("| `small` | 2 | 4 |")
+    finals = [final_row(tmp_path / f"runs/small_s{seed}") for seed in (0, 1)]
+    for name in ("val_loss", "val_loss_window", "val_loss_window_256"):
+        a, b = (float(f[name]) for f in finals)
+        assert f"{a:.3f} / {b:.3f} (**{(a + b) / 2:.3f}** ± {abs(a - b) / 2 ** 0.5:.3f})" in table[2]

@@ -43,7 +43,4 @@ wd0.1_2500_s0 2500 --precision bfloat16 --weight_decay 0.1 --seed 0
 wd0.1_2500_s1 2500 --precision bfloat16 --weight_decay 0.1 --seed 1
 # 10 min: hidden 256 with dropout, bfloat16, about 10,000 steps
 h256_keep0.8_10k_s0 10000 --precision bfloat16 --lstm_num_hidden 256 --dropout_keep_prob 0.8 --seed 0
-# Dropout also on the LSTM's input and output, at 4,000 steps (a 10,000-step run each was too long)
-h256_keep0.8_4k_s0 4000 --precision bfloat16 --lstm_num_hidden 256 --dropout_keep_prob 0.8 --seed 0
-h256_keep0.8_io_4k_s0 4000 --precision bfloat16 --lstm_num_hidden 256 --dropout_keep_prob 0.8 --io_dropout --seed 0
 RUNS

@@ -10,7 +10,8 @@ book=../shared/data/books/tiny_shakespeare.txt
 out=part2/results/benchmark/timed
 mkdir -p "$out"
 {
-    lscpu | grep -E '^(Model name|CPU\(s\)|Flags)' | sed 's/^Flags:.*\(avx512_bf16\|amx_bf16\).*/Flags: ... \1 .../'
+    lscpu | grep -E '^(Model name|CPU\(s\)):'
+    echo "bfloat16 flags: $(grep -o -w -E 'avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
     python -c 'import torch; print("torch", torch.__version__, "threads", torch.get_num_threads())'
     date -u
 } > "$out/machine.txt"
