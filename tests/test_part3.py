@@ -153,6 +153,7 @@ def test_propagation_never_reaches_another_component():
     adj = torch.tensor(nx.to_numpy_array(nx.Graph([(0, 1), (2, 3)]), nodelist=range(4)))
     signals = figure2.propagate_from(normalized_adjacency(adj), 0)
     assert figure2.updates_to_reach(signals, 3) is None
+    assert len(signals) == 2  # stops at the first update that reaches no new node
 
 
 @pytest.mark.parametrize("n_nodes", [2, 6])
