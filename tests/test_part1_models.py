@@ -127,6 +127,8 @@ def test_parameters_are_named_and_shaped_after_the_equations():
     assert {name for name, _ in lstm.named_parameters()} == expected | {"W_ph", "b_p"}
     assert lstm.W_gx.shape == (8, 10) and lstm.W_gh.shape == (8, 8) and lstm.W_ph.shape == (10, 8)
     rnn = VanillaRNN(6, 1, 8, 10)
+    for model, input_dim in ((lstm, 10), (rnn, 1)):  # the course template's attributes
+        assert (model.seq_length, model.input_dim, model.num_hidden, model.num_classes) == (6, input_dim, 8, 10)
     shapes = {name: tuple(p.shape) for name, p in rnn.named_parameters()}
     assert shapes == {"W_hx": (8, 1), "W_hh": (8, 8), "b_h": (8,), "W_ph": (10, 8), "b_p": (10,)}
 
