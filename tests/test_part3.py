@@ -181,11 +181,9 @@ def test_figure2_script_starts_from_the_repository_root():
     assert result.returncode == 0 and result.stdout.startswith("usage: figure2.py"), result.stderr
 
 
-def test_figure2_script(tmp_path):
-    result = run_script("part3/figure2.py", "--out-dir", str(tmp_path), "--fig-dir",
-                        str(tmp_path), "--tex-dir", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def test_figure2_script(tmp_path, capsys):
+    figure2.main(["--out-dir", str(tmp_path), "--fig-dir", str(tmp_path), "--tex-dir", str(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
     start = lines.index("Ã = A + I (Eq. 16):")
     assert lines[start + 1].split() == list("ABCDEF")
     rows = [line.split() for line in lines[start + 2:start + 8]]
