@@ -42,8 +42,11 @@ OLD_RECIPES = {"onehot": "template recipe, one-hot digits",
 PATIENCE, TRAIN_STEPS = 1500, 8000
 RECIPE_COLORS = {"onehot": "tab:blue", "raw": "tab:gray", "tuned": "tab:red", "curriculum": "tab:green",
                  "forget_bias": "tab:purple", "chrono": "tab:orange"}
-PRINT = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
-         "xtick.labelsize": 7, "ytick.labelsize": 7}  # sizes in points at the figure's own width
+# Text of at least 8 pt in print: the new figures are drawn at the size they are printed (the report's
+# text is 5.5 in wide) and saved without cropping or scaling.
+PRINT = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
+         "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.titlesize": 8}
+TEXT_WIDTH = 5.5  # inches
 
 
 def read_csv(path):
@@ -180,7 +183,7 @@ def plot_steps_to_solve(table, path):
     """Steps to solve against T per model and recipe: median and range over the seeds that solved,
     with every run that did not solve marked at the steps it trained."""
     with plt.rc_context(PRINT):
-        fig, axes = plt.subplots(1, 2, figsize=(6.3, 2.9), sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.2), sharey=True, layout="constrained")
         for ax, model in zip(axes, ("RNN", "LSTM")):
             for k, recipe in enumerate(sweep.RECIPES):
                 by_length = table.get((recipe, model))
@@ -210,10 +213,12 @@ def plot_steps_to_solve(table, path):
             ax.set_xlabel("palindrome length T")
             ax.grid(alpha=0.3, which="both", linewidth=0.5)
         axes[0].set_ylabel("training steps")
-        fig.legend(*axes[1].get_legend_handles_labels(), loc="outside right center", frameon=False)
-        fig.suptitle("Steps to reach held-out accuracy 0.99 (dot: median, bar: range over seeds that "
-                     "solved; x: a run that did not solve)", fontsize=8)
-        fig.savefig(path, dpi=200, bbox_inches="tight")
+        handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=6, frameon=False,
+                   columnspacing=1, handletextpad=0.4)
+        fig.suptitle("Steps to reach held-out accuracy 0.99\n(dot: median, bar: range over the seeds that solved; "
+                     "x: a run that did not solve)")
+        fig.savefig(path, dpi=200)
         plt.close(fig)
 
 
@@ -281,7 +286,7 @@ def plot_probe(rows, path):
     """Accuracy of the linear read-out of the first digit against t, for each model and state."""
     styles = {("RNN", "h"): ("tab:blue", "-"), ("LSTM", "h"): ("tab:orange", "-"), ("LSTM", "c"): ("tab:orange", "--")}
     with plt.rc_context(PRINT):
-        fig, ax = plt.subplots(figsize=(4.2, 2.6))
+        fig, ax = plt.subplots(figsize=(0.75 * TEXT_WIDTH, 2.6), layout="constrained")
         for (model, state), (color, style) in styles.items():
             points = [(int(r["t"]), float(r["accuracy"]), r["palindrome_length"]) for r in rows
                       if (r["model"], r["state"]) == (model, state)]
@@ -294,7 +299,7 @@ def plot_probe(rows, path):
         ax.set_ylim(0, 1.05)
         ax.grid(alpha=0.3, linewidth=0.5)
         ax.legend(loc="lower left")
-        fig.savefig(path, dpi=200, bbox_inches="tight")
+        fig.savefig(path, dpi=200)
         plt.close(fig)
 
 
@@ -303,7 +308,8 @@ def plot_memory_units(rows, path):
     units = sorted({(int(r["rank"]), r["unit"]) for r in rows})[:2]
     cmap = plt.get_cmap("tab10")
     with plt.rc_context(PRINT):
-        fig, axes = plt.subplots(2, len(units), figsize=(6.3, 3.6), sharex=True, squeeze=False)
+        fig, axes = plt.subplots(2, len(units), figsize=(TEXT_WIDTH, 3.8), sharex=True, squeeze=False,
+                                 layout="constrained")
         for col, (rank, unit) in enumerate(units):
             for d in range(10):
                 points = [(int(r["t"]), float(r["cell_state"]), float(r["forget_gate"])) for r in rows
@@ -311,7 +317,7 @@ def plot_memory_units(rows, path):
                 t, c, f = zip(*points)
                 axes[0][col].plot(t, c, color=cmap(d), linewidth=1, label=str(d))
                 axes[1][col].plot(t, f, color=cmap(d), linewidth=1)
-            axes[0][col].set_title(f"unit {unit} (rank {rank + 1} by digit separation)")
+            axes[0][col].set_title(f"unit {unit} (separates the digit {('best', 'second best')[rank]})")
             axes[1][col].set_xlabel("time step t")
             for ax in axes[:, col]:
                 ax.grid(alpha=0.3, linewidth=0.5)
@@ -319,8 +325,8 @@ def plot_memory_units(rows, path):
         axes[1][0].set_ylabel("forget gate $f^{(t)}$")
         fig.legend(*axes[0][0].get_legend_handles_labels(), title="first digit", loc="outside right center",
                    frameon=False)
-        fig.suptitle("LSTM: mean over held-out palindromes starting with each digit", fontsize=8)
-        fig.savefig(path, dpi=200, bbox_inches="tight")
+        fig.suptitle("LSTM: mean over the held-out palindromes that start with each digit")
+        fig.savefig(path, dpi=200)
         plt.close(fig)
 
 
