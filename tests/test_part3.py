@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from part3 import figure2, oversmoothing, report, train
 from part3.gcn import GCN, DeepGCN, GCNLayer, normalized_adjacency
-from tests.scripts import run_python, run_script
+from tests.scripts import ROOT, run_python, run_script
 
 # Figure 2 as read off the assignment's PDF (shared/docs/figure2.md), typed in independently.
 DOC_EDGES = ["A-B", "A-E", "A-F", "B-C", "B-D", "C-D", "D-F", "E-F"]
@@ -181,9 +181,22 @@ def test_figure2_script_starts_from_the_repository_root():
     assert result.returncode == 0 and result.stdout.startswith("usage: figure2.py"), result.stderr
 
 
+def test_figure2_help_says_what_it_does_and_where_the_results_go(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        figure2.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and figure2.__doc__.splitlines()[0] in out.replace("\n", " ")
+    assert "where figure2.json goes" in out
+
+
 def test_figure2_script(tmp_path, capsys):
-    figure2.main(["--out-dir", str(tmp_path), "--fig-dir", str(tmp_path), "--tex-dir", str(tmp_path)])
+    out = tmp_path / "new" / "folders"  # made as needed
+    figure2.main(["--out-dir", str(out), "--fig-dir", str(out), "--tex-dir", str(out)])
     lines = capsys.readouterr().out.splitlines()
+    # Nothing is random: the results are the committed ones, byte for byte.
+    assert (out / "figure2.json").read_text() == (ROOT / "part3" / "results" / "figure2.json").read_text()
+    assert lines[-1] == " ".join(["wrote", *(str(out / name) for name in (
+        "figure2.json", "figure2_graph.png", "figure2_spread.png", "part3_figure2.tex"))])
     start = lines.index("Ã = A + I (Eq. 16):")
     assert lines[start + 1].split() == list("ABCDEF")
     rows = [line.split() for line in lines[start + 2:start + 8]]
@@ -199,10 +212,11 @@ def test_figure2_script(tmp_path, capsys):
     assert [line.split()[0] for line in lines[start + 2:start + 3 + steps]] == \
         [f"k={k}" for k in range(steps + 1)]
     answer = [line for line in lines if "C" in line and "E" in line and "->" in line]
-    assert len(answer) == 1 and answer[0].startswith(f"C -> E: {steps} updates")
+    path = json.loads((out / "figure2.json").read_text())["shortest_path"]
+    assert answer == [f"C -> E: {steps} updates (propagation: {steps}, shortest path {'-'.join(path)}: {steps})"]
     for name in ("figure2_graph.png", "figure2_spread.png", "figure2.json"):
-        assert (tmp_path / name).stat().st_size > 0
-    res = json.loads((tmp_path / "figure2.json").read_text())
+        assert (out / name).stat().st_size > 0
+    res = json.loads((out / "figure2.json").read_text())
     graph = nx.Graph([e.split("-") for e in DOC_EDGES])
     assert res["nodes"] == list("ABCDEF") and sorted(map(sorted, res["edges"])) == sorted(map(sorted, graph.edges))
     assert (res["source"], res["target"]) == ("C", "E")
@@ -216,7 +230,7 @@ def test_figure2_script(tmp_path, capsys):
     torch.testing.assert_close(torch.tensor(res["signal_per_layer"], dtype=torch.float64),
                                figure2.propagate_from(adj_hat, 2), atol=1e-6, rtol=1e-6)
     assert rf"\newcommand{{\PartThreeCtoEUpdates}}{{{steps}}}" in (
-        tmp_path / "part3_figure2.tex").read_text()
+        out / "part3_figure2.tex").read_text()
 
 
 # ----- karate club -----
