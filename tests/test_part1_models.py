@@ -106,6 +106,24 @@ def test_hand_written_bptt_passes_gradcheck_with_a_loss_on_every_hidden_state(re
     assert torch.autograd.gradcheck(recurrence.apply, (x, randn(4 * gates, 5), randn(4 * gates, 4), randn(4 * gates)))
 
 
+@pytest.mark.parametrize("make_pair", [rnn_pair, lstm_pair], ids=["rnn", "lstm"])
+def test_recurrences_return_every_hidden_state_or_only_the_last(make_pair):
+    ours, ref = make_pair(10)
+    inputs = encode_digits(digits(3, 7), 10, torch.float64)
+    expected, _ = ref(inputs)  # h^(1), ..., h^(T): (batch, T, num_hidden)
+    if isinstance(ref, nn.RNN):
+        recurrence, weights = RNNRecurrence, (ours.W_hx, ours.W_hh, ours.b_h)
+    else:  # the gates' weights stacked as [g; i; f; o]
+        recurrence = LSTMRecurrence
+        weights = [torch.cat([getattr(ours, f"{kind}_{gate}{suffix}") for gate in "gifo"])
+                   for kind, suffix in (("W", "x"), ("W", "h"), ("b", ""))]
+    every = recurrence.apply(inputs.transpose(0, 1), *weights)  # time first
+    assert every.shape == (7, 3, 12)
+    assert (every - expected.transpose(0, 1)).abs().max() < 1e-9
+    last = recurrence.apply(inputs.transpose(0, 1), *weights, True)
+    assert last.shape == (3, 12) and (last - expected[:, -1]).abs().max() < 1e-9
+
+
 @pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
 @pytest.mark.parametrize("fast", [True, False])
 def test_gradcheck(model_class, fast):
