@@ -41,7 +41,7 @@ def run_script(script, *args):
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
-def run_python(*args, timeout=60):
+def run_python(*args, timeout=120):
     """A new Python process from the repository root: for what needs one (start-up, Ctrl-C).
     One thread, as in the tests' own process: on a busy machine two threads stall each other."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True,
