@@ -39,11 +39,11 @@ SAMPLE_TEMPERATURES = (0.5, 1.0, 2.0)
 RUN_OPTIONS = ("train_steps", "max_time", "summary_path", "device", "print_every", "sample_every",
                "eval_every", "num_threads", "resume")
 # Defaults that follow the budget: (longest --max_time in seconds, defaults). A run without
-# --max_time takes the first. A short run learns fastest with a small model; a long one overfits
-# it, so it gets a wider one with dropout (part2/README.md has the ablations), and evaluates less
-# often, since an evaluation of the wider model costs about 100 training steps.
+# --max_time takes the first. A long run overfits a model that suits a short one, so it gets a
+# wider one with dropout (part2/README.md has the ablations), and evaluates less often, since an
+# evaluation of the wider model costs about 100 training steps.
 BUDGET_DEFAULTS = (
-    (300, {"lstm_num_hidden": 128, "dropout_keep_prob": 1.0, "eval_every": 1000,
+    (300, {"lstm_num_hidden": 192, "dropout_keep_prob": 1.0, "eval_every": 1000,
            "sample_every": 1000}),
     (math.inf, {"lstm_num_hidden": 256, "dropout_keep_prob": 0.8, "eval_every": 2500,
                 "sample_every": 2500}),
@@ -94,8 +94,8 @@ def parse_args(argv=None):
     p.add_argument("--linear_decay", action=cli.argparse.BooleanOptionalAction, default=True,
                    help="also decay the learning rate linearly to 0 at the end of the run: at "
                         "--train_steps, or at --max_time seconds if that comes first")
-    p.add_argument("--weight_decay", type=non_negative_float, default=0.0,
-                   help="AdamW's decoupled weight decay (0: plain Adam)")
+    p.add_argument("--weight_decay", type=non_negative_float, default=0.1,
+                   help="AdamW's decoupled weight decay, on every parameter (0: plain Adam)")
     p.add_argument("--dropout_keep_prob", type=unit_interval, default=None,
                    help="keep probability of the dropout between LSTM layers; "
                         + by_budget("dropout_keep_prob"))
