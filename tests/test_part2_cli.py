@@ -1,5 +1,6 @@
 """Part 2 as a user runs it: the scripts from the repository root, Ctrl-C, bad input, results."""
 import csv
+import math
 import os
 import re
 import signal
@@ -12,7 +13,7 @@ import torch
 
 from part2 import cli, export, generate, plot, report, train
 from tests.scripts import ROOT, run_python, run_script
-from tests.test_part2 import story
+from tests.test_part2 import NEXT, Bigram, story
 
 SMALL = ["--seq_length", "16", "--lstm_num_hidden", "24", "--embedding_dim", "8",
          "--batch_size", "8", "--print_every", "2", "--eval_every", "4", "--sample_every", "4",
@@ -132,6 +133,18 @@ def test_generate_prints_what_the_decoding_functions_give(run, capsys):
                    f"characters: {generate.log_prob(model, prompt, ids):.3f}]\n")
 
 
+def test_generate_decodes_by_the_method_asked_for(monkeypatch, capsys):
+    """On the bigram model where greedy decoding provably misses the best sequence."""
+    monkeypatch.setattr(generate, "load_checkpoint", lambda path, device: (Bigram(NEXT), "abc", {}))
+    beam = generated(capsys, "c.pt", "--prompt", "c", "--length", "4", "--method", "beam",
+                     "--beam_size", "2", "--score")
+    greedy = generated(capsys, "c.pt", "--prompt", "c", "--length", "4", "--method", "greedy", "--score")
+    assert beam == f"cbbbb\n[log-probability of the 4 new characters: {math.log(0.3 * 0.98 ** 3):.3f}]\n"
+    assert greedy == f"caaaa\n[log-probability of the 4 new characters: {math.log(0.5 * 0.34 ** 3):.3f}]\n"
+    two = generated(capsys, "c.pt", "--prompt", "c", "--length", "4", "--method", "greedy", "--num_samples", "2")
+    assert two == "--- sample 1 ---\ncaaaa\n--- sample 2 ---\ncaaaa\n"
+
+
 def test_generate_samples_by_seed_and_starts_from_a_random_character_without_a_prompt(run, capsys):
     first = generated(capsys, run / "checkpoint.pt", "--length", "40", "--seed", "3")
     assert first == generated(capsys, run / "checkpoint.pt", "--length", "40", "--seed", "3")
@@ -211,9 +224,11 @@ def test_resume_without_a_checkpoint_or_with_a_corrupt_one(book, tmp_path, capsy
     (["--prompt", ""], 1), (["--num_samples", "0"], 2), (["--seed", "-1"], 2),
 ])
 def test_generate_rejects_bad_options(run, capsys, argv, code):
-    got, _ = fails_cleanly(generate.main, "generate.py",
-                           ["--checkpoint", str(run / "checkpoint.pt"), *argv], capsys)
+    got, line = fails_cleanly(generate.main, "generate.py",
+                              ["--checkpoint", str(run / "checkpoint.pt"), *argv], capsys)
     assert got == code
+    if argv == ["--prompt", ""]:
+        assert line == "generate.py: error: --prompt is empty; leave it out to start from a random character"
 
 
 def test_generate_rejects_a_missing_or_corrupt_checkpoint(tmp_path, capsys):

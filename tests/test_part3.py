@@ -82,7 +82,7 @@ def test_deep_gcn_is_the_formula_written_out(residual):
     torch.manual_seed(0)
     _, adj = random_graph(10, 0.4, 0)
     adj_hat, x = normalized_adjacency(adj), torch.randn(10, 6, dtype=torch.float64)
-    model = DeepGCN(6, 8, 3, n_layers=5, residual=residual).double()
+    model = DeepGCN(6, 8, 3, n_layers=5, **({"residual": True} if residual else {})).double()
     assert len(model.hidden) == 3 and model.output.weight.shape == (8, 3)
     w = [model.input.weight, *(layer.weight for layer in model.hidden), model.output.weight]
     h = torch.relu(adj_hat @ x @ w[0])
