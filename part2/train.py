@@ -386,7 +386,7 @@ def train(args):
                           correct / (steps * n_chars) if steps else "", *val,
                           optimizer.param_groups[0]["lr"], speed])
         if steps:
-            bar.set_postfix(loss=f"{loss_sum / steps:.3f}", chars_per_s=f"{speed:.0f}")
+            bar.set_postfix({"step": run.step, "loss": f"{loss_sum / steps:.3f}", "chars/s": f"{speed:.0f}"})
         row[:] = [0.0, 0, 0, 0.0]
 
     def validate():
@@ -409,9 +409,12 @@ def train(args):
 
     signal.signal(signal.SIGINT, on_interrupt)
     started, seconds_before = time.monotonic(), run.seconds
-    # The bar closes before an error message, so the message stands on its own line.
-    with tqdm(total=args.train_steps, initial=run.step, unit="step", dynamic_ncols=True,
-              desc=f"training on {Path(args.txt_file).name}") as bar:
+    # The bar counts seconds under a time budget, steps otherwise; it closes before an error
+    # message, so the message stands on its own line.
+    by_time = args.max_time is not None
+    with tqdm(total=args.max_time if by_time else args.train_steps, initial=run.seconds if by_time else run.step,
+              unit="s" if by_time else "step", dynamic_ncols=True, desc=f"training on {Path(args.txt_file).name}",
+              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if by_time else None) as bar:
         while run.step < args.train_steps and not stop:
             run.seconds = seconds_before + time.monotonic() - started
             if args.max_time is not None and run.seconds >= args.max_time:
@@ -437,10 +440,10 @@ def train(args):
             row[1] += (logits.argmax(-1) == y).sum().item()
             row[2] += 1
             row[3] += time.perf_counter() - tick
-            bar.update()
+            run.seconds = seconds_before + time.monotonic() - started
+            bar.update(min(run.seconds, bar.total) - bar.n if by_time else 1)
 
             # Every so many steps: a metrics row (with validation), samples, a checkpoint.
-            run.seconds = seconds_before + time.monotonic() - started
             if run.step % args.eval_every == 0:
                 validate()
             elif run.step % args.print_every == 0:
