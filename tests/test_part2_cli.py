@@ -156,6 +156,19 @@ def test_generate_samples_by_seed_and_starts_from_a_random_character_without_a_p
     assert set(first[:-1]) <= set(vocab)
 
 
+def test_generate_samples_differ_by_seed_for_the_same_prompt(run, capsys):
+    texts = {generated(capsys, run / "checkpoint.pt", "--prompt", "The ", "--length", "30", "--seed", str(seed))
+             for seed in range(4)}
+    greedy = generated(capsys, run / "checkpoint.pt", "--prompt", "The ", "--length", "30", "--method", "greedy")
+    assert len(texts) == 4 and greedy not in texts  # sampled, not the most likely characters
+
+
+def test_generate_help_says_what_it_does(capsys):
+    with pytest.raises(SystemExit):
+        generate.parse_args(["--help"])
+    assert generate.__doc__.splitlines()[0] in capsys.readouterr().out.replace("\n", " ")
+
+
 def test_generate_options_and_their_defaults():
     args = generate.parse_args(["--checkpoint", "c.pt"])
     assert (args.prompt, args.length, args.method, args.temperature, args.beam_size,
