@@ -56,7 +56,7 @@ def test_encoding():
     one_hot = encode_digits(x, 10)
     assert one_hot.shape == (1, 3, 10) and torch.equal(one_hot.argmax(-1), x) and one_hot.sum() == 3
     assert torch.equal(encode_digits(x, 1)[..., 0], x.float())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="input_dim must be 1 .* or 10 .*, got 3"):
         encode_digits(x, 3)
 
 

@@ -166,6 +166,17 @@ def test_an_end_of_project_gutenberg_line_is_cut_only_near_the_end(tmp_path, dis
     assert read_text(path) == ("body\n" if cut else "body\n" + tail)
 
 
+def test_the_dataset_strips_the_licence_unless_asked_and_draws_by_its_generator(tmp_path):
+    start, end = GUTENBERG_VARIANTS["current"]
+    path = tmp_path / "g.txt"
+    path.write_text(f"licence\n{start}\n" + story() + f"{end}\nlicence\n", encoding="utf-8")
+    kept, cut = TextDataset(path, 8, strip_gutenberg=False), TextDataset(path, 8)
+    assert len(kept.train_data) + len(kept.val_data) == len(read_text(path, strip_gutenberg=False))
+    assert len(cut.train_data) + len(cut.val_data) == len(story())
+    a, b = (cut.batch(16, torch.Generator().manual_seed(5))[0] for _ in range(2))
+    assert torch.equal(a, b)
+
+
 def test_a_book_without_both_markers_is_kept_whole(tmp_path):
     start, _ = GUTENBERG_VARIANTS["current"]
     for text in ("No licence here.\n", start + "\nthe tale\n"):
