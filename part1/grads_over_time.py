@@ -63,7 +63,7 @@ def plot(rows, figure):
     colors = {"RNN": "tab:blue", "LSTM": "tab:orange", "LSTM b_f=1": "tab:green"}
     for (model, trained) in sorted({(r["model"], r["trained"]) for r in rows}, key=lambda k: (k[1], k[0])):
         points = [(int(r["t"]), float(r["grad_norm"])) for r in rows if (r["model"], r["trained"]) == (model, trained)]
-        t, g = zip(*sorted(points))
+        t, g = zip(*sorted(points), strict=True)
         label = f"{model}, {'trained on T = 100' if trained == 'True' else 'untrained'}"
         ax.semilogy(t, g, color=colors.get(model), linestyle="-" if trained == "True" else "--", label=label)
     ax.set_xlabel("time step t")

@@ -26,8 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part1 import cli, grads_over_time  # noqa: E402
-from part1 import sweep  # noqa: E402
+from part1 import cli, grads_over_time, sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "part1" / "results"
@@ -74,7 +73,7 @@ def horizon(by_length):
 
 def plot_accuracy(table, recipes, path):
     fig, axes = plt.subplots(1, len(recipes), figsize=(4.6 * len(recipes), 3.6), sharey=True, squeeze=False)
-    for ax, recipe in zip(axes[0], recipes):
+    for ax, recipe in zip(axes[0], recipes, strict=True):
         for model in ("RNN", "LSTM"):
             by_length = table.get((recipe, model))
             if not by_length:
@@ -101,12 +100,12 @@ def plot_accuracy(table, recipes, path):
 def plot_curves(rows, recipe, lengths, path, seed="0"):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     cmap = plt.get_cmap("viridis")
-    for ax, model in zip(axes, ("RNN", "LSTM")):
+    for ax, model in zip(axes, ("RNN", "LSTM"), strict=True):
         for k, T in enumerate(lengths):
             points = [(int(r["step"]), float(r["accuracy"])) for r in rows
                       if (r["recipe"], r["model"], r["palindrome_length"], r["seed"]) == (recipe, model, str(T), seed)]
             if points:
-                steps, acc = zip(*points)
+                steps, acc = zip(*points, strict=True)
                 ax.plot(steps, acc, color=cmap(k / max(1, len(lengths) - 1)), label=f"T = {T}")
         ax.set_title(f"{model} ({recipe} recipe, seed {seed})", fontsize=9)
         ax.set_xlabel("training step")
@@ -184,7 +183,7 @@ def plot_steps_to_solve(table, path):
     with every run that did not solve marked at the steps it trained."""
     with plt.rc_context(PRINT):
         fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.2), sharey=True, layout="constrained")
-        for ax, model in zip(axes, ("RNN", "LSTM")):
+        for ax, model in zip(axes, ("RNN", "LSTM"), strict=True):
             for k, recipe in enumerate(sweep.RECIPES):
                 by_length = table.get((recipe, model))
                 if not by_length:
@@ -194,15 +193,15 @@ def plot_steps_to_solve(table, path):
                           for T, runs in sorted(by_length.items())]
                 solved = [(T * offset, steps) for T, steps in points if steps]
                 if solved:
-                    Ts, steps = zip(*solved)
+                    Ts, steps = zip(*solved, strict=True)
                     median = [statistics.median(s) for s in steps]
-                    ax.errorbar(Ts, median, yerr=[[m - s[0] for m, s in zip(median, steps)],
-                                                  [s[-1] - m for m, s in zip(median, steps)]],
+                    ax.errorbar(Ts, median, yerr=[[m - s[0] for m, s in zip(median, steps, strict=True)],
+                                                  [s[-1] - m for m, s in zip(median, steps, strict=True)]],
                                 fmt="o-", color=color, markersize=3, linewidth=1, capsize=2, label=recipe)
                 failed = [(T * offset, int(r["steps"])) for T, runs in by_length.items() for r in runs
                           if r["solved"] == "False"]
                 if failed:
-                    ax.plot(*zip(*failed), "x", color=color, markersize=4, label=None if solved else recipe)
+                    ax.plot(*zip(*failed, strict=True), "x", color=color, markersize=4, label=None if solved else recipe)
             ax.set_xscale("log")
             ax.set_yscale("log")
             longest = max((T for (_, m), by_length in table.items() if m == model for T in by_length), default=500)
@@ -213,7 +212,7 @@ def plot_steps_to_solve(table, path):
             ax.set_xlabel("palindrome length T")
             ax.grid(alpha=0.3, which="both", linewidth=0.5)
         axes[0].set_ylabel("training steps")
-        handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+        handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
         fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=6, frameon=False,
                    columnspacing=1, handletextpad=0.4)
         fig.suptitle("Steps to reach held-out accuracy 0.99\n(dot: median, bar: range over the seeds that solved; "
@@ -291,7 +290,7 @@ def plot_probe(rows, path):
             points = [(int(r["t"]), float(r["accuracy"]), r["palindrome_length"]) for r in rows
                       if (r["model"], r["state"]) == (model, state)]
             if points:
-                t, acc, T = zip(*points)
+                t, acc, T = zip(*points, strict=True)
                 ax.plot(t, acc, style, color=color, linewidth=1.2, label=f"{model} (T = {T[0]}): ${state}^{{(t)}}$")
         ax.axhline(0.1, color="gray", linestyle=":", linewidth=1, label="chance")
         ax.set_xlabel("time step t")
@@ -314,7 +313,7 @@ def plot_memory_units(rows, path):
             for d in range(10):
                 points = [(int(r["t"]), float(r["cell_state"]), float(r["forget_gate"])) for r in rows
                           if (r["unit"], r["digit"]) == (unit, str(d))]
-                t, c, f = zip(*points)
+                t, c, f = zip(*points, strict=True)
                 axes[0][col].plot(t, c, color=cmap(d), linewidth=1, label=str(d))
                 axes[1][col].plot(t, f, color=cmap(d), linewidth=1)
             axes[0][col].set_title(f"unit {unit} (separates the digit {('best', 'second best')[rank]})")

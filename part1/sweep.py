@@ -146,7 +146,7 @@ def horizon(by_length):
 def stopped_climbing(by_length, lengths, T, seeds):
     """The two successive lengths below T at which every seed failed, or None: then T is not run."""
     below = [L for L in lengths if L < T]
-    for a, b in zip(below, below[1:]):
+    for a, b in zip(below, below[1:], strict=False):
         if all(len(by_length.get(L, [])) >= len(seeds) and max(by_length[L]) < SOLVED for L in (a, b)):
             return a, b
     return None
@@ -274,7 +274,7 @@ def main(argv=None):
         start, halvings = time.time(), 0
         name = f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
 
-        def log(point):
+        def log(point, name=name, start=start):
             if point["step"] % LOG_EVERY == 0:
                 print(f"  {name}: step {point['step']}, length {point['length']}, window loss {point['loss']:.4f}, "
                       f"accuracy {point['accuracy']:.4f} ({time.time() - start:.0f} s)", flush=True)

@@ -134,7 +134,7 @@ def evaluate(model, inputs, targets, batch_size=500):
     """
     model.eval()
     correct, loss = 0, 0.0
-    for x, y in zip(inputs.split(batch_size), targets.split(batch_size)):
+    for x, y in zip(inputs.split(batch_size), targets.split(batch_size), strict=True):
         logits = model(x)
         correct += (logits.argmax(1) == y).sum().item()
         loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
