@@ -53,6 +53,14 @@ def weight_grads(d_pre, inputs, input_dim):
     return grads[:, :input_dim], grads[:, input_dim:-1], grads[:, -1]
 
 
+def grad_h(t, dH, last_only, W_T, d_pre_next):
+    """dL/dh^(t): directly from the loss (dH holds every state's, or only h^(T)'s when last_only),
+    plus W^T dL/d(pre-activations of step t+1) unless t is the last step (d_pre_next None)."""
+    if d_pre_next is None:
+        return dH if last_only else dH[:, t]
+    return W_T @ d_pre_next if last_only else torch.addmm(dH[:, t], W_T, d_pre_next)
+
+
 class RNNRecurrence(torch.autograd.Function):
     """h^(t) = tanh(a^(t)),  a^(t) = W_hx x^(t) + W_hh h^(t-1) + b_h,  h^(0) = 0   (Eq. 1).
 
@@ -89,13 +97,7 @@ class RNNRecurrence(torch.autograd.Function):
         da = dA.unbind(1)
         W_hh_T = W_hh.T.contiguous()  # a little faster in the products below than the transposed view
         for t in reversed(range(T)):
-            # dL/dh^(t): directly from the loss, and from step t+1 through W_hh
-            if t == T - 1:
-                dh = dH if ctx.last_only else dH[:, t]
-            elif ctx.last_only:
-                dh = W_hh_T @ da[t + 1]
-            else:
-                dh = torch.addmm(dH[:, t], W_hh_T, da[t + 1])
+            dh = grad_h(t, dH, ctx.last_only, W_hh_T, da[t + 1] if t < T - 1 else None)
             da[t].mul_(dh)  # dL/da^(t) = dL/dh^(t) * tanh'(a^(t))
         dW_hx, dW_hh, db_h = weight_grads(dA, inputs, input_dim)
         return None, dW_hx, dW_hh, db_h, None
@@ -168,13 +170,7 @@ class LSTMRecurrence(torch.autograd.Function):
         d_o, d_gif = d_pre[3].unbind(1), d_pre[:3].unbind(2)
         local_o, local_gif, dh_to_dc, f = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0), f.unbind(0)
         for t in reversed(range(T)):
-            # dL/dh^(t): directly from the loss, and from step t+1 through W_h
-            if t == T - 1:
-                dh = dH if ctx.last_only else dH[:, t]
-            elif ctx.last_only:
-                dh = W_h_T @ d_pre_t[t + 1]
-            else:
-                dh = torch.addmm(dH[:, t], W_h_T, d_pre_t[t + 1])
+            dh = grad_h(t, dH, ctx.last_only, W_h_T, d_pre_t[t + 1] if t < T - 1 else None)
             torch.mul(dh, local_o[t], out=d_o[t])  # Eq. 9 back to o
             dc.addcmul_(dh, dh_to_dc[t])  # Eq. 9 back to c^(t)
             torch.mul(dc, local_gif[t], out=d_gif[t])  # Eq. 8 back to g, i, f
