@@ -4,6 +4,7 @@
     python part1/sweep.py --dry_run             # the plan so far and an upper bound on its time
     python part1/sweep.py --shard 0/4           # a quarter of the runs (SLURM arrays)
     python part1/sweep.py --recipes onehot --lengths 5 10 --seeds 0   # a quick look
+    python part1/sweep.py --models LSTM --min_length 75 --device cuda  # the long LSTM runs on a GPU
 
 Every run trains until it is solved or has spent its step budget at its final length (train.py's
 rule: nothing is called unsolved before --train_steps steps at the final length) and is scored on
@@ -172,7 +173,7 @@ def plan(rows, args):
     todo, skipped, pending = [], set(), set()
     for k, run in enumerate(main_runs(args.recipes, args.models, args.seeds, args.lengths)):
         recipe, model, T = run[:3]
-        if run in done:
+        if run in done or not args.min_length <= T <= args.max_length:
             continue
         lengths = sorted(args.lengths or RECIPES[recipe][model]["lengths"])
         reason = stopped_climbing(results_by_length(rows, recipe, model), lengths, T, args.seeds)
@@ -223,6 +224,9 @@ def build_parser():
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--models", nargs="+", default=["RNN", "LSTM"], choices=["RNN", "LSTM"])
     parser.add_argument("--lengths", nargs="+", type=int, help="palindrome lengths T (>= 2); default: each recipe's own")
+    parser.add_argument("--min_length", type=int, default=2,
+                        help="run only the main-pass lengths T >= this (e.g. to give the long runs to a GPU)")
+    parser.add_argument("--max_length", type=int, default=10**9, help="run only the main-pass lengths T <= this")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the main pass")
     parser.add_argument("--near_seeds", nargs="*", type=int, default=[3, 4],
                         help="more seeds at the horizon and the first length past it")
@@ -288,7 +292,7 @@ def main(argv=None):
             print(f"  diverged after {result['steps']} steps: again with learning rate {config['learning_rate']:g}")
         if result["stop_reason"] == "interrupted":
             print("interrupted: this run is not recorded and will run again on restart")
-            break
+            return
         k += 1
         last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}
         train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)

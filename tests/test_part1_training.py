@@ -129,6 +129,13 @@ def test_sweep_shards_take_disjoint_runs():
         sweep.shard("3/3")
 
 
+def test_sweep_length_filters_split_the_main_pass_without_overlap():
+    low = sweep.plan([], sweep_args(max_length=10))[0]
+    high = sweep.plan([], sweep_args(min_length=15))[0]
+    assert {run[2] for run in low} == {5, 10} and {run[2] for run in high} == {15, 20}
+    assert sorted(low + high) == sorted(sweep.plan([], sweep_args())[0])
+
+
 def test_probe_reads_a_linearly_stored_digit_and_not_noise():
     from part1.probe import probe_accuracy
 
