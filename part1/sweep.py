@@ -62,7 +62,7 @@ RECIPES = {
     "tuned": {
         "about": "one-hot, curriculum; RNN: identity W_hh, lr 3e-4; LSTM: chrono init",
         "RNN": {"options": {"input_dim": 10, "curriculum": True, "identity_init": True, "learning_rate": 3e-4},
-                "lengths": [5, 10, 20, 30, 40, 50, 75, 100]},
+                "lengths": [5, 10, 20, 30, 40, 50, 75, 100, 150, 200]},
         "LSTM": {"options": {"input_dim": 10, "curriculum": True, "chrono": True},
                  "lengths": [5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500]},
     },
