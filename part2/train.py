@@ -5,8 +5,9 @@
 Writes into --summary_path: metrics.csv (losses, accuracies, learning rate, speed), samples.txt
 (text generated during training) and checkpoint.pt (everything needed to resume or generate).
 
-The file reads top to bottom: options, evaluation, samples, checkpoints, then train(), one flat
-loop whose state (step, clock, last evaluation) lives in one RunState.
+The file reads top to bottom: options, evaluation, samples, checkpoints, the run's log, then
+train(): setup, then one flat loop. What the loop works with is one Run; what a checkpoint saves
+of its progress (step, clock, last evaluation) is one RunState.
 """
 import csv
 import json
@@ -287,24 +288,133 @@ class Diverged(ValueError):
     """Training diverged; cli.run prints the message as one line."""
 
 
-def check_finite(what, value, limit, step, args, run, ckpt_path):
-    """Stop a run whose loss is not finite or has exploded past limit (far worse than guessing
-    every character as equally likely): training from there only wastes the budget."""
-    if math.isfinite(value) and value <= limit:
+def check_finite(what, value, step, r):
+    """Stop a run whose loss is not finite or has exploded past r.loss_limit (far worse than
+    guessing every character as equally likely): training from there only wastes the budget."""
+    if math.isfinite(value) and value <= r.loss_limit:
         return
-    kept = (f"the last good checkpoint (step {run.last_checkpoint}) is kept in {ckpt_path}"
-            if run.last_checkpoint is not None else "no checkpoint was saved before it")
+    kept = (f"the last good checkpoint (step {r.state.last_checkpoint}) is kept in {r.ckpt_path}"
+            if r.state.last_checkpoint is not None else "no checkpoint was saved before it")
     raise Diverged(f"training diverged at step {step}: {what} {value:.4g} nats/char "
-                   f"(uniform guessing: {limit / 2:.2f}); try a lower --learning_rate (this run: "
-                   f"{args.learning_rate:g}) or --max_norm ({args.max_norm:g}); {kept}")
+                   f"(uniform guessing: {r.loss_limit / 2:.2f}); try a lower --learning_rate (this run: "
+                   f"{r.args.learning_rate:g}) or --max_norm ({r.args.max_norm:g}); {kept}")
 
 
 # training
 
+class RunLog:
+    """metrics.csv and samples.txt, open for the whole run. A metrics row sums the training steps
+    since the previous row; a resumed run first cuts both files back to their sizes at the
+    checkpoint, so they continue exactly from it."""
+
+    def __init__(self, summary, sizes=None):
+        metrics_path, samples_path = summary / "metrics.csv", summary / "samples.txt"
+        if sizes is None:
+            with open(metrics_path, "w", newline="") as f:
+                csv.writer(f).writerow(METRICS_FIELDS)
+            samples_path.write_text("", encoding="utf-8")
+        else:
+            os.truncate(metrics_path, sizes[0])
+            os.truncate(samples_path, sizes[1])
+        self.metrics_file = open(metrics_path, "a", newline="")
+        self.metrics = csv.writer(self.metrics_file)
+        self.samples = open(samples_path, "a", encoding="utf-8")
+        self.loss_sum, self.correct, self.steps, self.seconds = 0.0, 0, 0, 0.0
+
+    def add_step(self, loss, correct, seconds):
+        self.loss_sum += loss
+        self.correct += correct
+        self.steps += 1
+        self.seconds += seconds
+
+    def write_row(self, run, learning_rate, chars_per_step, val=("", "", "", "")):
+        """A metrics.csv row; returns the training loss and speed since the last row (None if
+        no step was taken since)."""
+        stats = None
+        if self.steps:
+            stats = (self.loss_sum / self.steps, self.steps * chars_per_step / self.seconds)
+        self.metrics.writerow([run.step, round(run.seconds, 3), stats[0] if stats else "",
+                               self.correct / (self.steps * chars_per_step) if stats else "", *val,
+                               learning_rate, stats[1] if stats else ""])
+        self.loss_sum, self.correct, self.steps, self.seconds = 0.0, 0, 0, 0.0
+        return stats
+
+    def sizes(self):
+        self.metrics_file.flush()
+        self.samples.flush()
+        return self.metrics_file.tell(), self.samples.tell()
+
+    def close(self):
+        self.metrics_file.close()
+        self.samples.close()
+
+
+@dataclass
+class Run:
+    """Everything a training run works with, in one place."""
+    args: object
+    device: torch.device
+    dataset: TextDataset
+    model: TextGenerationModel
+    optimizer: torch.optim.Optimizer
+    data_generator: torch.Generator
+    sample_generator: torch.Generator
+    state: RunState
+    log: RunLog
+    ckpt_path: Path
+    loss_limit: float  # a loss above this is far worse than uniform guessing: the run has diverged
+
+
+def save_checkpoint(r):
+    r.state.last_checkpoint = r.state.step
+    metrics_bytes, samples_bytes = r.log.sizes()
+    save_atomically({
+        "model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(),
+        "run": asdict(r.state), "step": r.state.step,
+        "rng": rng_states(r.data_generator, r.sample_generator),
+        "vocab": r.dataset.chars, "options": vars(r.args),
+        "metrics_bytes": metrics_bytes, "samples_bytes": samples_bytes,
+    }, r.ckpt_path)
+
+
+def validate(r):
+    """A metrics row with the three validation losses (part2/README.md: Validation loss): the
+    state carried over the split, and windows of seq_length and 256 characters read from a fresh
+    state. Returns the training loss and speed since the last row."""
+    val_loss, val_acc = evaluate(r.model, r.dataset, r.device)
+    check_finite("validation loss", val_loss, r.state.step, r)
+    windows = (evaluate_windows(r.model, r.dataset, r.device, r.args.seq_length),
+               evaluate_windows(r.model, r.dataset, r.device, 256))
+    r.state.last_eval = (r.state.step, val_loss, val_acc, *windows)
+    tqdm.write(f"step {r.state.step}: val loss {val_loss:.4f} nats/char, val accuracy {val_acc:.4f}")
+    return write_row(r, (val_loss, val_acc, *windows))
+
+
+def write_row(r, val=("", "", "", "")):
+    return r.log.write_row(r.state, r.optimizer.param_groups[0]["lr"],
+                           r.args.batch_size * r.args.seq_length, val)
+
+
+class StopOnInterrupt:
+    """Ctrl-C asks the loop to stop after the current step, so the checkpoint is consistent; a
+    second Ctrl-C stops at once."""
+
+    def __enter__(self):
+        self.requested = False
+        signal.signal(signal.SIGINT, self.request)
+        return self
+
+    def request(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def train(args):
     summary = Path(args.summary_path)
     ckpt_path = summary / "checkpoint.pt"
-    metrics_path, samples_path = summary / "metrics.csv", summary / "samples.txt"
     ckpt = load_checkpoint(ckpt_path) if args.resume else None
     if ckpt is not None:  # the run's own options, except those that may change on resume
         vars(args).update(ckpt["options"], **{k: getattr(args, k) for k in RUN_OPTIONS})
@@ -342,87 +452,33 @@ def train(args):
     # The run's state and files: new, or continued from the checkpoint.
     summary.mkdir(parents=True, exist_ok=True)
     if ckpt is None:
-        run = RunState()
+        state, log = RunState(), RunLog(summary)
         if args.unigram_bias:
             model.init_output_bias(dataset.char_counts())
-        with open(metrics_path, "w", newline="") as f:
-            csv.writer(f).writerow(METRICS_FIELDS)
-        samples_path.write_text("", encoding="utf-8")
     else:
-        run = RunState(**ckpt["run"])
+        state, log = RunState(**ckpt["run"]), RunLog(summary, (ckpt["metrics_bytes"], ckpt["samples_bytes"]))
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_states(ckpt["rng"], data_generator, sample_generator)
-        # Forget what was logged after the checkpoint, so the files continue exactly from it.
-        os.truncate(metrics_path, ckpt["metrics_bytes"])
-        os.truncate(samples_path, ckpt["samples_bytes"])
-    metrics_file = open(metrics_path, "a", newline="")
-    metrics = csv.writer(metrics_file)
-    samples_file = open(samples_path, "a", encoding="utf-8")
-    # A loss above this is far worse than uniform guessing: the run has diverged.
-    loss_limit = 2 * math.log(dataset.vocab_size)
+    r = Run(args, device, dataset, model, optimizer, data_generator, sample_generator, state, log, ckpt_path,
+            loss_limit=2 * math.log(dataset.vocab_size))
 
-    def save_checkpoint():
-        metrics_file.flush()
-        run.last_checkpoint = run.step
-        save_atomically({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "run": asdict(run), "step": run.step,
-            "rng": rng_states(data_generator, sample_generator),
-            "vocab": dataset.chars, "options": vars(args),
-            "metrics_bytes": metrics_file.tell(), "samples_bytes": samples_file.tell(),
-        }, ckpt_path)
-
-    # Sums over the steps since the last metrics.csv row: train loss, correct predictions, steps,
-    # seconds spent in them.
-    n_chars = args.batch_size * args.seq_length
-    row = [0.0, 0, 0, 0.0]
-
-    def write_row(val=("", "", "", "")):
-        loss_sum, correct, steps, seconds = row
-        speed = steps * n_chars / seconds if steps else ""
-        metrics.writerow([run.step, round(run.seconds, 3),
-                          loss_sum / steps if steps else "",
-                          correct / (steps * n_chars) if steps else "", *val,
-                          optimizer.param_groups[0]["lr"], speed])
-        if steps:
-            bar.set_postfix({"step": run.step, "loss": f"{loss_sum / steps:.3f}", "chars/s": f"{speed:.0f}"})
-        row[:] = [0.0, 0, 0, 0.0]
-
-    def validate():
-        """A metrics row with the three validation losses (part2/README.md: Validation loss)."""
-        val_loss, val_acc = evaluate(model, dataset, device)
-        check_finite("validation loss", val_loss, loss_limit, run.step, args, run, ckpt_path)
-        windows = (evaluate_windows(model, dataset, device, args.seq_length),
-                   evaluate_windows(model, dataset, device, 256))
-        run.last_eval = (run.step, val_loss, val_acc, *windows)
-        write_row((val_loss, val_acc, *windows))
-        tqdm.write(f"step {run.step}: val loss {val_loss:.4f} nats/char, val accuracy {val_acc:.4f}")
-
-    # Ctrl-C asks the loop to stop after the current step, so the checkpoint is consistent;
-    # a second Ctrl-C stops at once.
-    stop = []
-
-    def on_interrupt(signum, frame):
-        stop.append("interrupted")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    signal.signal(signal.SIGINT, on_interrupt)
-    started, seconds_before = time.monotonic(), run.seconds
+    started, seconds_before = time.monotonic(), state.seconds
     # The bar counts seconds under a time budget, steps otherwise; it closes before an error
     # message, so the message stands on its own line.
     by_time = args.max_time is not None
-    with tqdm(total=args.max_time if by_time else args.train_steps, initial=run.seconds if by_time else run.step,
-              unit="s" if by_time else "step", dynamic_ncols=True, desc=f"training on {Path(args.txt_file).name}",
-              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if by_time else None) as bar:
-        while run.step < args.train_steps and not stop:
-            run.seconds = seconds_before + time.monotonic() - started
-            if args.max_time is not None and run.seconds >= args.max_time:
+    with StopOnInterrupt() as interrupt, tqdm(
+            total=args.max_time if by_time else args.train_steps, initial=state.seconds if by_time else state.step,
+            unit="s" if by_time else "step", dynamic_ncols=True, desc=f"training on {Path(args.txt_file).name}",
+            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if by_time else None) as bar:
+        while state.step < args.train_steps and not interrupt.requested:
+            state.seconds = seconds_before + time.monotonic() - started
+            if by_time and state.seconds >= args.max_time:
                 break
             # One step: a batch of random windows, each read from a zero state.
             tick = time.perf_counter()
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(args, run.step, run.seconds)
+                group["lr"] = learning_rate(args, state.step, state.seconds)
             model.train()
             x, y = dataset.batch(args.batch_size, data_generator)
             x, y = x.to(device), y.to(device)
@@ -430,45 +486,43 @@ def train(args):
                 logits, _ = model(x)
             loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())  # mean over time (Eq. 13)
             loss_value = loss.item()
-            check_finite("training loss", loss_value, loss_limit, run.step + 1, args, run, ckpt_path)
+            check_finite("training loss", loss_value, state.step + 1, r)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_norm)
             optimizer.step()
-            run.step += 1
-            row[0] += loss_value
-            row[1] += (logits.argmax(-1) == y).sum().item()
-            row[2] += 1
-            row[3] += time.perf_counter() - tick
-            run.seconds = seconds_before + time.monotonic() - started
-            bar.update(min(run.seconds, bar.total) - bar.n if by_time else 1)
+            state.step += 1
+            log.add_step(loss_value, (logits.argmax(-1) == y).sum().item(), time.perf_counter() - tick)
+            state.seconds = seconds_before + time.monotonic() - started
+            bar.update(min(state.seconds, bar.total) - bar.n if by_time else 1)
 
             # Every so many steps: a metrics row (with validation), samples, a checkpoint.
-            if run.step % args.eval_every == 0:
-                validate()
-            elif run.step % args.print_every == 0:
-                write_row()
-            if run.step % args.sample_every == 0:
-                write_samples(samples_file, model, dataset, run.step, sample_generator, device)
-            if run.step % args.eval_every == 0:
-                save_checkpoint()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+            stats = None
+            if state.step % args.eval_every == 0:
+                stats = validate(r)
+            elif state.step % args.print_every == 0:
+                stats = write_row(r)
+            if stats:
+                bar.set_postfix({"step": state.step, "loss": f"{stats[0]:.3f}", "chars/s": f"{stats[1]:.0f}"})
+            if state.step % args.sample_every == 0:
+                write_samples(log.samples, model, dataset, state.step, sample_generator, device)
+            if state.step % args.eval_every == 0:
+                save_checkpoint(r)
 
-    run.seconds = seconds_before + time.monotonic() - started
-    if stop:
-        if row[2]:
-            write_row()
-        save_checkpoint()
-        print(f"interrupted at step {run.step}; saved {ckpt_path} "
+    state.seconds = seconds_before + time.monotonic() - started
+    if interrupt.requested:
+        if log.steps:
+            write_row(r)
+        save_checkpoint(r)
+        print(f"interrupted at step {state.step}; saved {ckpt_path} "
               f"(continue with --resume --summary_path {args.summary_path})", file=sys.stderr)
         raise SystemExit(130)
-    if run.last_eval is None or run.last_eval[0] != run.step:
-        validate()
-    save_checkpoint()
-    metrics_file.close()
-    samples_file.close()
-    _, val_loss, val_acc, window, window_256 = run.last_eval
-    print(f"done after {run.step} steps: validation loss {val_loss:.4f} nats/char (state carried "
+    if state.last_eval is None or state.last_eval[0] != state.step:
+        validate(r)
+    save_checkpoint(r)
+    log.close()
+    _, val_loss, val_acc, window, window_256 = state.last_eval
+    print(f"done after {state.step} steps: validation loss {val_loss:.4f} nats/char (state carried "
           f"over the split), accuracy {val_acc:.4f}; from a fresh state: {window:.4f} "
           f"({args.seq_length}-character windows), {window_256:.4f} (256); files in {summary}")
     return model, dataset
