@@ -4,9 +4,9 @@
 #     bash part1/sweep_gpu.sh SECONDS [GPU_PROCESSES] [CPU_PROCESSES]
 #
 # The long runs (LSTM recipes with T >= 50, the tuned RNN with T >= 50) go to the GPU, GPU_PROCESSES
-# (default 12) shards sharing it; the short RNN runs (T <= 40) to CPU_PROCESSES (default 4) one-thread
-# shards. The short LSTM runs (T <= 40) are left to a CPU machine:
-#     python part1/sweep.py --models LSTM --max_length 40
+# (default 12) shards sharing it; the short runs (T <= 40) of every recipe to CPU_PROCESSES (default 4)
+# one-thread shards. What is left (the template recipes at T >= 50 where they still climb, the extra
+# seeds and the convergence check, which wait for the main pass) a plain `python part1/sweep.py` does.
 # Every process is a shard of part1/sweep.py with its own selection, so none repeats another's run,
 # and all append to part1/results/sweep_runs.csv. After SECONDS every process is interrupted: a run
 # still going is not recorded and runs again on the next sweep. Rows record the device they ran on.
@@ -30,7 +30,7 @@ for ((i = 0; i < gpu; i++)); do
     pids+=($!)
 done
 for ((i = 0; i < cpu; i++)); do
-    timeout -s INT -k 60 "$seconds" python3 part1/sweep.py --models RNN --max_length 40 --passes main \
+    timeout -s INT -k 60 "$seconds" python3 part1/sweep.py --max_length 40 --passes main \
         --device cpu --num_threads 1 --shard "$i/$cpu" > "part1/results/logs/cpu$i.log" 2>&1 &
     pids+=($!)
 done
