@@ -21,7 +21,9 @@ goes in three passes, each planned afresh from the CSV after every run:
 
 The horizon of a recipe and model is the longest swept T whose mean held-out accuracy over the
 seeds run at the normal budget is >= 0.99. A finished run (same recipe, model, T, seed and check)
-is skipped, so an interrupted sweep resumes where it stopped. A run whose loss diverges is run
+is skipped, so an interrupted sweep resumes where it stopped: Ctrl-C (or SIGINT) ends the current run
+after its current step and saves its state in --checkpoints, and the next sweep continues that run
+step for step on the same kind of device. A run whose loss diverges is run
 again with half the learning rate (at most 3 times; the row records the rate used). T is the
 palindrome length; the model reads T - 1 digits.
 """
@@ -284,14 +286,16 @@ def main(argv=None):
                       f"accuracy {point['accuracy']:.4f} ({time.time() - start:.0f} s)", flush=True)
 
         while True:
-            result, model = train_script.train(config, progress=False, on_window=log)
+            result, model = train_script.train(config, progress=False, on_window=log,
+                                               state_path=args.checkpoints / f"{name}.partial.pt")
             if result["stop_reason"] != "diverged" or halvings == MAX_HALVINGS:
                 break
             halvings += 1
             config["learning_rate"] /= 2
             print(f"  diverged after {result['steps']} steps: again with learning rate {config['learning_rate']:g}")
         if result["stop_reason"] == "interrupted":
-            print("interrupted: this run is not recorded and will run again on restart")
+            print(f"interrupted after {result['steps']} steps: not recorded; its state is saved in "
+                  f"{args.checkpoints / (name + '.partial.pt')}, and the next sweep continues it")
             return
         k += 1
         last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}

@@ -9,7 +9,9 @@
 # seeds and the convergence check, which wait for the main pass) a plain `python part1/sweep.py` does.
 # Every process is a shard of part1/sweep.py with its own selection, so none repeats another's run,
 # and all append to part1/results/sweep_runs.csv. After SECONDS every process is interrupted: a run
-# still going is not recorded and runs again on the next sweep. Rows record the device they ran on.
+# still going is not recorded, and its state is saved in part1/checkpoints/NAME.partial.pt, from
+# which the next sweep on the same kind of device continues it (bring part1/checkpoints back and
+# along). Rows record the device they ran on.
 set -m  # background jobs in their own process groups, so that SIGINT reaches them (a clean stop)
 seconds=${1:?usage: bash part1/sweep_gpu.sh SECONDS [GPU_PROCESSES] [CPU_PROCESSES]}
 gpu=${2:-12}

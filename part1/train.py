@@ -12,13 +12,16 @@ stops
   - diverged: as soon as a window loss is not finite or above 10 ln 10 (one line says so, exit 1).
 So a run at chance is never cut short before the budget: it may not have started learning yet.
 The model is then scored on a held-out set of --eval_size palindromes drawn from their own seed.
-Ctrl-C stops training early and still evaluates and writes every output.
+Ctrl-C stops training early (after the current step) and still evaluates and writes every output;
+train() can also save such a run's whole state and continue it later, step for step (the sweep does).
 """
 import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -158,6 +161,25 @@ def save_checkpoint(path, config, model):
     os.replace(tmp, path)
 
 
+def save_state(path, state):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path, config, device):
+    """The saved state of an interrupted run with these options, or None. A random stream saved on
+    one kind of device cannot continue on another, so such a state is not used."""
+    if not path or not Path(path).exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=False)
+    if state["options"] != {k: config.get(k) for k in RUN_KEYS} or state["device"] != device.type:
+        return None
+    return state
+
+
 def load_checkpoint(path, device="cpu"):
     checkpoint = torch.load(path, map_location=device)
     model = build_model(checkpoint["options"], device)
@@ -165,14 +187,43 @@ def load_checkpoint(path, device="cpu"):
     return model, checkpoint["options"]
 
 
+class StopOnInterrupt:
+    """Ctrl-C asks the loop to stop after the current step, so a saved state is consistent; a second
+    Ctrl-C stops at once. (Signals reach only the main thread: elsewhere this does nothing.)"""
+
+    def __enter__(self):
+        self.requested = False
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            self.previous = signal.signal(signal.SIGINT, self.request)
+        return self
+
+    def request(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# The options that define a run: a saved state continues only a run with the same ones.
+RUN_KEYS = ("model_type", "input_length", "input_dim", "num_classes", "num_hidden", "batch_size", "learning_rate",
+            "train_steps", "max_norm", "seed", "min_steps", "patience", "forget_bias", "chrono", "identity_init",
+            "curriculum")
+
+
 def diverged(loss):
     return not math.isfinite(loss) or loss > EXPLODED_LOSS
 
 
-def train(config, progress=True, on_window=None):
+def train(config, progress=True, on_window=None, state_path=None):
     """Train one model; returns a dict with the curve, `steps`, `stop_reason` and `eval_accuracy`.
 
     `on_window`, if given, is called with each point of the curve as it is recorded (a progress log).
+    With `state_path`, an interrupted run saves its whole state there (weights, optimizer, random
+    stream, curve, stopping rule), and a run that finds a state of the same options on the same kind
+    of device continues from it, step for step; a finished run deletes it.
     """
     device = resolve_device(config["device"])
     if config.get("num_threads"):
@@ -219,11 +270,26 @@ def train(config, progress=True, on_window=None):
     loss_sum = torch.zeros((), device=device)
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
     stop_reason, step, length_start = None, 0, 0  # length_start: the step at which the current length began
+    time_before = 0.0  # training time of the earlier parts of a continued run
+    saved = load_state(state_path, config, device)
+    if saved:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        loss_sum.fill_(saved["loss_sum"])
+        correct_sum.fill_(saved["correct_sum"])
+        curve, step, length, length_start = saved["curve"], saved["step"], saved["length"], saved["length_start"]
+        best_loss, best_step, solved_windows = saved["best_loss"], saved["best_step"], saved["solved_windows"]
+        time_before = saved["wall_time"]
+        train_data = PalindromeDataset(length)
     start = time.time()
     bar = tqdm(total=None if config.get("curriculum") else config["train_steps"], desc=f"{config['model_type']} T={T}",
-               disable=not progress, dynamic_ncols=True)
-    try:
+               disable=not progress, dynamic_ncols=True, initial=step)
+    with StopOnInterrupt() as interrupt:
         while stop_reason is None:
+            if interrupt.requested:
+                stop_reason = "interrupted"
+                break
             step += 1
             x, y = train_data.sample_batch(config["batch_size"], generator=generator, device=device)
             logits = model(x)
@@ -241,11 +307,20 @@ def train(config, progress=True, on_window=None):
             if stop_reason is None and step - length_start >= config["train_steps"]:
                 # A partial last window is still checked for divergence.
                 stop_reason = "diverged" if diverged(loss_sum.item() / (step % WINDOW or WINDOW)) else "budget"
-    except KeyboardInterrupt:
-        stop_reason = "interrupted"
     bar.close()
-    train_time = time.time() - start
-    eval_accuracy, eval_loss = evaluate(model, eval_x, eval_y)
+    train_time = time_before + time.time() - start
+    if state_path and stop_reason == "interrupted":
+        save_state(state_path, {
+            "options": {k: config.get(k) for k in RUN_KEYS}, "device": device.type, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "loss_sum": loss_sum.item(),
+            "correct_sum": correct_sum.item(), "curve": curve, "step": step, "length": length,
+            "length_start": length_start, "best_loss": best_loss, "best_step": best_step,
+            "solved_windows": solved_windows, "wall_time": train_time})
+    elif state_path:
+        Path(state_path).unlink(missing_ok=True)
+    # A run that will continue is scored when it ends.
+    saved_to_continue = state_path and stop_reason == "interrupted"
+    eval_accuracy, eval_loss = (math.nan, math.nan) if saved_to_continue else evaluate(model, eval_x, eval_y)
     return {
         "options": config,
         "palindrome_length": T,

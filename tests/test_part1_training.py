@@ -2,6 +2,8 @@
 set, the sweep's plan (stop climbing, extra seeds, convergence check) and the tuned initialisations."""
 import argparse
 import math
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +51,35 @@ def test_curriculum_grows_the_length_and_records_where_it_ended(monkeypatch):
     assert result["stop_reason"] == "solved" and result["final_length"] == 5
     first_at_T = next(p["step"] for p in result["curve"] if p["length"] == 5)
     assert result["steps_at_final_length"] == result["steps"] - first_at_T + train_script.WINDOW
+
+
+def test_an_interrupted_run_saves_its_state_and_continues_step_for_step(tmp_path, monkeypatch):
+    # A curriculum run interrupted (Ctrl-C) mid-way, then continued, must equal the uninterrupted run.
+    monkeypatch.setattr(train_script, "CURRICULUM_START", 2)
+    options = config(input_length=4, curriculum=True, learning_rate=0.01, num_hidden=16, train_steps=3000)
+    whole, whole_model = train_script.train(options, progress=False)
+    state = tmp_path / "run.partial.pt"
+
+    sample_batch, calls = train_script.PalindromeDataset.sample_batch, []
+
+    def interrupt_at_step_750(self, *args, **kwargs):  # mid-window: the window's sums must be saved too
+        calls.append(1)
+        if len(calls) == 750:
+            os.kill(os.getpid(), signal.SIGINT)
+        return sample_batch(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_script.PalindromeDataset, "sample_batch", interrupt_at_step_750)
+        first, _ = train_script.train(options, progress=False, state_path=state)
+    assert first["stop_reason"] == "interrupted" and first["steps"] % 100 and state.exists()
+    assert math.isnan(first["eval_accuracy"])  # scored when it ends, not now
+    assert train_script.load_state(state, {**options, "seed": 1}, torch.device("cpu")) is None  # another run's
+    rest, rest_model = train_script.train(options, progress=False, state_path=state)
+    assert not state.exists()
+    assert rest["curve"] == whole["curve"]
+    assert (rest["steps"], rest["stop_reason"], rest["eval_accuracy"]) == (whole["steps"], "solved", whole["eval_accuracy"])
+    for name, value in whole_model.state_dict().items():
+        assert torch.equal(rest_model.state_dict()[name], value), name
 
 
 def test_a_stuck_curriculum_spends_the_budget_at_its_length():
