@@ -288,23 +288,33 @@ def write_sweep_horizons(horizons, path):
     path.write_text("\n".join(lines))
 
 
-def plot_probe(rows, path):
-    """Accuracy of the linear read-out of the first digit against t, for each model and state."""
-    styles = {("RNN", "h"): ("tab:blue", "-"), ("LSTM", "h"): ("tab:orange", "-"), ("LSTM", "c"): ("tab:orange", "--")}
+def plot_probe(rows, runs, path):
+    """Accuracy of the linear read-out of the first digit against t, for each run and state; `runs` are the
+    sweep's rows, which say whether each run solved its length."""
+    solved = {f"{r['recipe']}_{r['model']}_T{r['palindrome_length']}_seed{r['seed']}": r["solved"] == "True"
+              for r in runs if r["check"] == "False"}
+    colors = {"RNN": "tab:blue", "LSTM": "tab:orange"}
     with plt.rc_context(PRINT):
-        fig, ax = plt.subplots(figsize=(0.75 * TEXT_WIDTH, 2.6), layout="constrained")
-        for (model, state), (color, style) in styles.items():
-            points = [(int(r["t"]), float(r["accuracy"]), r["palindrome_length"]) for r in rows
-                      if (r["model"], r["state"]) == (model, state)]
-            if points:
-                t, acc, T = zip(*points, strict=True)
-                ax.plot(t, acc, style, color=color, linewidth=1.2, label=f"{model} (T = {T[0]}): ${state}^{{(t)}}$")
-        ax.axhline(0.1, color="gray", linestyle=":", linewidth=1, label="chance")
-        ax.set_xlabel("time step t")
-        ax.set_ylabel("probe accuracy (first digit)")
-        ax.set_ylim(0, 1.05)
-        ax.grid(alpha=0.3, linewidth=0.5)
-        ax.legend(loc="lower left")
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.4), sharey=True, layout="constrained")
+        for ax, is_solved in zip(axes, (True, False), strict=True):
+            for run in dict.fromkeys(r["run"] for r in rows):
+                if solved.get(run) != is_solved:
+                    continue
+                for state, style in (("h", "-"), ("c", "--")):
+                    points = [(int(r["t"]), float(r["accuracy"])) for r in rows if (r["run"], r["state"]) == (run, state)]
+                    if points:
+                        t, acc = zip(*points, strict=True)
+                        recipe, model, T = run.split("_")[:3]
+                        ax.plot(t, acc, style, color=colors[model], linewidth=1.2,
+                                label=f"{model} ({'template' if recipe == 'onehot' else recipe}, T = {T[1:]}): "
+                                      f"${state}^{{(t)}}$")
+            ax.axhline(0.1, color="gray", linestyle=":", linewidth=1, label="chance")
+            ax.set_title("solved" if is_solved else "not solved")
+            ax.set_xlabel("time step t")
+            ax.set_ylim(0, 1.05)
+            ax.grid(alpha=0.3, linewidth=0.5)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, frameon=False)
+        axes[0].set_ylabel("probe accuracy (first digit)")
         fig.savefig(path, dpi=200)
         plt.close(fig)
 
@@ -368,10 +378,10 @@ def main(argv=None):
         (args.results / "sweep_summary.md").write_text(summary)
         write_sweep_horizons(horizons, args.generated / "part1_sweep_horizons.tex")
         print(f"new sweep: {len(rows)} runs; horizons " + ", ".join(f"{r} {m} {h}" for (r, m), h in horizons.items()))
-    for name, figure, plot in (("probe.csv", "memory_probe.png", plot_probe),
-                               ("probe_units.csv", "lstm_memory_units.png", plot_memory_units)):
-        if (args.results / name).exists():
-            plot(read_csv(args.results / name), args.figures / figure)
+    if (args.results / "probe.csv").exists() and runs.exists():
+        plot_probe(read_csv(args.results / "probe.csv"), read_csv(runs), args.figures / "memory_probe.png")
+    if (args.results / "probe_units.csv").exists():
+        plot_memory_units(read_csv(args.results / "probe_units.csv"), args.figures / "lstm_memory_units.png")
 
 
 if __name__ == "__main__":

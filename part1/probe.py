@@ -1,13 +1,14 @@
 """How long the memory lasts: a linear probe reads the first digit from the state at every time step.
 
-    python part1/probe.py      # the sweep's tuned RNN (T = 30) and tuned LSTM (T = 100), seed 0
+    python part1/probe.py      # the sweep's runs of seed 0: tuned RNN (T = 30) and LSTM (T = 100), both
+                               # solved, and the template recipe's RNN and LSTM at T = 30, not solved
 
 For each trained model, fits one multinomial logistic regression per time step t that predicts the
 palindrome's first digit from h^(t) (and from c^(t) for the LSTM), on held-out palindromes drawn
 from their own seed, and scores it on another held-out set. Also records, for the LSTM units whose
 final cell state best separates the first digit, the forget gate f^(t) and cell state c^(t)
 averaged over the palindromes that start with each digit. Writes part1/results/probe.csv
-(`model,palindrome_length,state,t,accuracy`) and part1/results/probe_units.csv
+(`run,model,palindrome_length,state,t,accuracy`) and part1/results/probe_units.csv
 (`unit,rank,t,digit,forget_gate,cell_state`); part1/plot.py draws them.
 """
 import argparse
@@ -27,6 +28,7 @@ from part1.train import load_checkpoint
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "part1" / "results"
 CHECKPOINTS = RESULTS / "checkpoints"
+RUNS = ["tuned_RNN_T30_seed0", "tuned_LSTM_T100_seed0", "onehot_RNN_T30_seed0", "onehot_LSTM_T30_seed0"]
 
 
 @torch.no_grad()
@@ -101,8 +103,9 @@ def write_csv(path, rows):
 def main(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--rnn_checkpoint", type=Path, default=CHECKPOINTS / "tuned_RNN_T30_seed0.pt")
-    parser.add_argument("--lstm_checkpoint", type=Path, default=CHECKPOINTS / "tuned_LSTM_T100_seed0.pt")
+    parser.add_argument("--checkpoints", type=Path, nargs="+", default=[CHECKPOINTS / f"{name}.pt" for name in RUNS],
+                        help="trained models (the run is named after the file)")
+    parser.add_argument("--units_of", default=RUNS[1], help="the run (an LSTM) whose memory units are kept")
     parser.add_argument("--train_size", type=int, default=4000, help="palindromes the probes are fitted on")
     parser.add_argument("--test_size", type=int, default=2000, help="palindromes the probes are scored on")
     parser.add_argument("--seed", type=int, default=2020,
@@ -117,10 +120,11 @@ def main(argv=None):
     torch.set_num_threads(1)
 
     rows, unit_rows = [], []
-    for name, path in (("RNN", args.rnn_checkpoint), ("LSTM", args.lstm_checkpoint)):
+    for path in args.checkpoints:
         if not path.exists():
             raise ValueError(f"no checkpoint {path}: run python part1/sweep.py (it saves it)")
         model, options = load_checkpoint(path)
+        name, run = options["model_type"], path.stem
         T = options["input_length"] + 1
         dataset = PalindromeDataset(T)
         (x_train, _), (x_test, _) = (dataset.evaluation_set(size, args.seed + k)
@@ -128,12 +132,14 @@ def main(argv=None):
         train_states, test_states = states(model, x_train), states(model, x_test)
         for state in ("h", "c") if name == "LSTM" else ("h",):
             accuracy = probe_accuracy(train_states[state], x_train[:, 0], test_states[state], x_test[:, 0])
-            rows += [{"model": name, "palindrome_length": T, "state": state, "t": t, "accuracy": f"{a:.4f}"}
-                     for t, a in enumerate(accuracy.tolist(), start=1)]
-            print(f"{name} (T = {T}) {state}: probe accuracy {accuracy[0]:.3f} at t = 1, "
+            rows += [{"run": run, "model": name, "palindrome_length": T, "state": state, "t": t,
+                      "accuracy": f"{a:.4f}"} for t, a in enumerate(accuracy.tolist(), start=1)]
+            print(f"{run} {state}: probe accuracy {accuracy[0]:.3f} at t = 1, "
                   f"{accuracy.min():.3f} at worst, {accuracy[-1]:.3f} at t = {T - 1}")
-        if name == "LSTM":
+        if run == args.units_of:
             unit_rows = memory_units(test_states, x_test[:, 0], args.units)
+    if not unit_rows:
+        raise ValueError(f"--units_of {args.units_of}: not among the LSTM checkpoints given")
     write_csv(args.output, rows)
     write_csv(args.units_output, unit_rows)
     print(f"wrote {args.output} and {args.units_output}")

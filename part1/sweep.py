@@ -88,7 +88,8 @@ RECIPES = {
 # and probe.py read them).
 PRIORITY = [("tuned", "LSTM", 200), ("onehot", "LSTM", 20), ("tuned", "RNN", 30), ("onehot", "LSTM", 25),
             ("onehot", "LSTM", 30)]
-COMMITTED = [("tuned", "LSTM", 100, 0), ("tuned", "RNN", 100, 0), ("tuned", "LSTM", 30, 0), ("tuned", "RNN", 30, 0)]
+COMMITTED = [("tuned", "LSTM", 100, 0), ("tuned", "RNN", 100, 0), ("tuned", "LSTM", 30, 0), ("tuned", "RNN", 30, 0),
+             ("onehot", "RNN", 30, 0), ("onehot", "LSTM", 30, 0)]
 TRAIN_STEPS, MIN_STEPS, PATIENCE = 10000, 10000, 2000  # budget per length (the public solutions' 10,000)
 SOLVED = 0.99  # a run solves its length when its held-out accuracy reaches this
 MAX_HALVINGS = 3  # a diverging run is retried with half the learning rate at most this often

@@ -23,7 +23,7 @@ CASES = [
     ("part1/grads_over_time.py", ["--trained", "--rnn_checkpoint", f"{MISSING}.pt"], 1),
     ("part1/benchmark.py", ["--lengths", "x"], 2),
     ("part1/probe.py", ["--units", "x"], 2),
-    ("part1/probe.py", ["--rnn_checkpoint", f"{MISSING}.pt"], 1),
+    ("part1/probe.py", ["--checkpoints", f"{MISSING}.pt"], 1),
     ("part2/train.py", ["--seq_length", "0"], 2),
     ("part2/train.py", ["--txt_file", f"{MISSING}.txt", "--summary_path", MISSING], 1),
     ("part2/generate.py", ["--checkpoint", f"{MISSING}.pt", "--temperature", "0"], 2),
