@@ -95,7 +95,6 @@ def gradient_macros(path=GRADS_CSV):
             macros[name + "Min"] = sci(g_min)
             macros[name + "MinAt"] = str(t_min)
             macros[name + "LastOverMin"] = f"{g2 / g_min:,.0f}".replace(",", "\\,")
-            macros[name + "FirstOverMin"] = f"{g1 / g_min:,.0f}".replace(",", "\\,")
     macros["ReportGradLength"] = str(max((int(r["t"]) for r in rows), default=0) + 1)
     macros["ReportGradsTrained"] = "1" if any(r["trained"] == "True" for r in rows) else "0"
     macros["ReportGradsForgetBias"] = "1" if any(r["model"] == "LSTM b_f=1" for r in rows) else "0"
