@@ -57,7 +57,7 @@ def pick_steps(steps, n=4):
 
 
 def hyperparameters(options, n_params, steps):
-    rows = [("book", tex(Path(options["txt_file"]).name)),
+    rows = [("book file", tex(options["txt_file"])),
             ("sequence length $T$", options["seq_length"]),
             ("embedding size", options["embedding_dim"] or "one-hot"),
             ("LSTM layers $\\times$ hidden units",
@@ -105,7 +105,7 @@ def completions(model, vocab, prompt_text):
     rows = [("greedy", greedy, log_prob(model, prompt, greedy))]
     for k in BEAM_SIZES:
         ids, score = beam_search(model, prompt, COMPLETION_LENGTH, k)
-        rows.append((f"beam, $K={k}$", ids, score))
+        rows.append((f"beam, $B={k}$", ids, score))
     return [(label, decode(vocab, ids.tolist()), score) for label, ids, score in rows]
 
 

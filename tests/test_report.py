@@ -273,7 +273,7 @@ def test_part2_completions_are_decoded_again_from_the_checkpoint():
             ids = generate(model, prompt[None], length)[0]
             expected = log_prob(model, prompt, ids)
         else:
-            ids, expected = beam_search(model, prompt, length, int(re.fullmatch(r"beam, \$K=(\d+)\$", method)[1]))
+            ids, expected = beam_search(model, prompt, length, int(re.fullmatch(r"beam, \$B=(\d+)\$", method)[1]))
         assert prompt_text + decode(vocab, ids.tolist()) == text, method
         assert float(score) == pytest.approx(expected, abs=0.006), method
 
