@@ -51,10 +51,11 @@ class GCN(nn.Module):
 class GCNIILayer(nn.Module):
     """Initial residual and identity mapping (GCNII, Chen et al. 2020), for hidden layer l:
 
-    H' = σ(((1 - α) Â H + α H⁰) ((1 - β_l) I + β_l W)),  β_l = log(λ / l + 1).
+    H' = σ(((1 - α) Â H + α H¹) ((1 - β_l) I + β_l W)),  β_l = ln(λ / l + 1),
 
-    Every layer mixes back a fraction α of the first representation H⁰, so repeated averaging
-    cannot wash it out; β_l shrinks with depth, keeping deep layers close to the identity.
+    with H¹ the first layer's output (GCNII's H⁰). Every layer mixes back a fraction α of it, so
+    repeated averaging cannot wash it out; β_l shrinks with depth, keeping deep layers close to
+    the identity.
     """
 
     def __init__(self, n_features, layer_index, alpha=0.1, lam=0.5, activation=torch.relu):
@@ -65,8 +66,8 @@ class GCNIILayer(nn.Module):
         self.activation = activation
         nn.init.xavier_uniform_(self.weight)
 
-    def forward(self, h, h0, adj_hat):
-        support = (1 - self.alpha) * torch.mm(adj_hat, h) + self.alpha * h0  # initial residual
+    def forward(self, h, h1, adj_hat):
+        support = (1 - self.alpha) * torch.mm(adj_hat, h) + self.alpha * h1  # initial residual
         out = (1 - self.beta) * support + self.beta * (support @ self.weight)  # identity mapping
         return self.activation(out)
 
@@ -77,7 +78,7 @@ class DeepGCN(nn.Module):
     The hidden layers compute, by `skip`,
       "none":     H' = σ(Â H W)               (Eq. 14 stacked)
       "residual": H' = H + σ(Â H W)           (a skip connection around every layer)
-      "initial":  GCNIILayer, which mixes in H⁰, the input layer's output.
+      "initial":  GCNIILayer, which mixes in H¹, the input layer's output.
     activation=None drops σ everywhere: a linear GCN, smoothing with nothing that can switch off.
     """
 
@@ -102,11 +103,11 @@ class DeepGCN(nn.Module):
 
     def hidden_states(self, x, adj_hat):
         """[H¹, ..., H^(L-1)]: the representation after the input layer and every hidden layer."""
-        h0 = h = self.input(x, adj_hat)
+        h1 = h = self.input(x, adj_hat)
         states = [h]
         for layer in self.hidden:
             if self.skip == "initial":
-                h = layer(h, h0, adj_hat)
+                h = layer(h, h1, adj_hat)
             elif self.skip == "residual":
                 h = h + layer(h, adj_hat)
             else:

@@ -186,8 +186,8 @@ def main(argv=None):
     results_path = args.out_dir / "oversmoothing.json"
     results_path.write_text(json.dumps(results, indent=1) + "\n")
     figures = plot_oversmoothing(results_path, args.fig_dir)
-    tex = write_oversmoothing_tex(results_path, args.tex_dir)
-    print("wrote", results_path, *figures, tex, f"in {time.perf_counter() - start:.1f} s")
+    snippets = write_oversmoothing_tex(results_path, args.tex_dir)
+    print("wrote", results_path, *figures, *snippets, f"in {time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":

@@ -234,7 +234,7 @@ def plot_oversmoothing(results_path, fig_dir):
             ax.plot(depths, res[variant][stage]["dead"]["mean"], fmt[0] + style, ms=4,
                     color=colour, label=label)
         ax.set_ylabel("fraction of zero units in H")
-        ax.set_ylim(-0.05, 1.35)
+        ax.set_ylim(-0.05, 1.55)
         ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
         ax.set_title("(c) dead units of plain GCNs' H")
         ax.legend(loc="upper left", frameon=False, handlelength=2.5, fontsize=8)
@@ -289,8 +289,9 @@ def _energy(stats, i):
 
 
 def _percent(stats, i):
-    """Mean ± sample std over the seeds, in percent."""
-    return f"${100 * stats['mean'][i]:.1f}\\pm {100 * stats['std'][i]:.1f}$"
+    """Mean ± sample std over the seeds, in percent (the mean alone for a single seed)."""
+    std = stats["std"][i]
+    return f"${100 * stats['mean'][i]:.1f}" + ("" if std is None else f"\\pm {100 * std:.1f}") + "$"
 
 
 def _power_of_ten(x):
@@ -309,12 +310,15 @@ OVERSMOOTHING_MACROS = {
 }
 VARIANT_MACRO_NAMES = {"plain": "Plain", "plain_no_decay": "PlainNoDecay",
                        "linear_no_decay": "Linear", "residual": "Residual", "initial": "Initial"}
+# python part3/oversmoothing.py --epochs 400 --depths 16 32 64 --out-dir part3/results/double_budget
+DOUBLE_BUDGET = Path("double_budget") / "oversmoothing.json"
 DEPTH_WORDS = {2: "Two", 4: "Four", 8: "Eight", 16: "Sixteen", 32: "ThirtyTwo", 64: "SixtyFour"}
 
 
 def write_oversmoothing_tex(results_path, tex_dir):
-    """\\PartThreeOversmoothingTable and one macro per variant, depth and statistic, e.g.
-    \\PartThreeOSInitialAccSixtyFour (accuracy in percent, mean ± sample std)."""
+    """part3_oversmoothing_table.tex, the table, and part3_oversmoothing.tex, one macro per
+    variant, depth and statistic, e.g. \\PartThreeOSInitialAccSixtyFour (accuracy in percent,
+    mean ± sample std). Returns both paths."""
     res = _load(results_path)
     depths, n_seeds = res["depths"], len(res["seeds"])
 
@@ -328,18 +332,33 @@ def write_oversmoothing_tex(results_path, tex_dir):
     def macro(name, value):
         return r"\newcommand{\PartThreeOS" + name + "}{" + value + "}"
 
+    decay = res["config"]["weight_decay"]
+    exponent = math.floor(math.log10(decay)) if decay > 0 else 0
     macros = [macro("Seeds", str(n_seeds)), macro("Epochs", str(res["config"]["epochs"])),
+              macro("WeightDecay", f"${decay / 10**exponent:g}" + r"{\cdot}10^{" + str(exponent)
+                    + "}$" if decay > 0 else "$0$"),
               macro("LambdaTwo", f"{res['lambda_2']:.3f}")]
+    # Â^(L-1) X in the form of a statistic over one "seed"
+    prop = {"mean": res["propagation_only"], "n": [1] * len(depths),
+            "per_seed": [[x] for x in res["propagation_only"]]}
     for i, depth in enumerate(depths):
         if depth not in DEPTH_WORDS:  # a depth from --depths that the report does not quote
             continue
         word = DEPTH_WORDS[depth]
-        prop = {"mean": res["propagation_only"], "n": [1] * len(depths),
-                "per_seed": [[x] for x in res["propagation_only"]]}
         macros.append(macro("Prop" + word, _energy(prop, i)))
         for variant, name in VARIANT_MACRO_NAMES.items():
             for short, (stage, metric, write) in OVERSMOOTHING_MACROS.items():
                 macros.append(macro(name + short + word, write(res[variant][stage][metric], i)))
+    # the budget check: the same experiment trained twice as long, if it has been run
+    longer_path = Path(results_path).parent / DOUBLE_BUDGET
+    if longer_path.is_file():
+        longer = _load(longer_path)
+        macros.append(macro("LongerEpochs", str(longer["config"]["epochs"])))
+        for i, depth in enumerate(longer["depths"]):
+            for variant, name in VARIANT_MACRO_NAMES.items():
+                stats = longer[variant]["trained"]
+                macros += [macro(f"Longer{name}Acc{DEPTH_WORDS[depth]}", _percent(stats["accuracy"], i)),
+                           macro(f"Longer{name}Alive{DEPTH_WORDS[depth]}", str(stats["energy"]["n"][i]))]
     columns = range(len(depths))
     labels = {"plain": "plain", "plain_no_decay": "plain, no decay",
               "linear_no_decay": "linear, no decay", "residual": "residual", "initial": "GCNII"}
@@ -351,15 +370,16 @@ def write_oversmoothing_tex(results_path, tex_dir):
             for v, stage, label in (("plain", "init", "plain, initialised"),
                                     ("plain", "trained", "plain"),
                                     ("plain_no_decay", "trained", "plain, no decay"))]
-    return _write_tex(Path(tex_dir) / "part3_oversmoothing.tex", Path(results_path).name, [
+    header = [
         f"% {n_seeds} seeds, after training unless said. Energy: tr(H^T (I - A_hat) H) / ||H||^2"
         " of the last",
         "% hidden representation H, mean over the seeds where H != 0 (their number as a"
         " superscript",
         "% where not all; H=0: zero in every seed). Accuracy: percent, mean \\pm sample std"
         " (n - 1).",
-        *macros,
-        r"\newcommand{\PartThreeOversmoothingTable}{%",
+    ]
+    table = _write_tex(Path(tex_dir) / "part3_oversmoothing_table.tex", Path(results_path).name, [
+        *header,
         r"\begin{tabular}{l" + "r" * len(depths) + "}",
         r"\toprule",
         "layers $L$ & " + " & ".join(str(d) for d in depths) + r" \\",
@@ -368,8 +388,10 @@ def write_oversmoothing_tex(results_path, tex_dir):
         *block("fraction of hidden units zero for every member (mean)", dead),
         *block(r"accuracy on the unlabelled members, \% (mean $\pm$ std)", accuracy),
         r"\bottomrule",
-        r"\end{tabular}}",
+        r"\end{tabular}",
     ])
+    return [_write_tex(Path(tex_dir) / "part3_oversmoothing.tex", Path(results_path).name,
+                       header + macros), table]
 
 
 # ----- all at once -----
@@ -405,8 +427,9 @@ def main(argv=None):
         raise ValueError(f"no results in {args.results_dir}: run the part-3 scripts first")
     for name in found:
         plot, write_tex = MAKERS[name]
+        written = write_tex(args.results_dir / name, args.tex_dir)
         print(f"{name}: wrote", *plot(args.results_dir / name, args.fig_dir),
-              write_tex(args.results_dir / name, args.tex_dir))
+              *(written if isinstance(written, list) else [written]))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ with the plotting scripts' helpers: a failure means a snippet is older than its 
 `make -C report`).
 """
 import csv
+import itertools
 import json
 import re
 import statistics
@@ -345,7 +346,7 @@ def accuracy_cell_matches(cell, per_seed, what):
 
 def test_part3_oversmoothing_table_matches_the_results():
     res = part3_results("oversmoothing.json")
-    text = (GENERATED / "part3_oversmoothing.tex").read_text()
+    text = (GENERATED / "part3_oversmoothing_table.tex").read_text()
     table = text[text.index(r"\toprule"):text.index(r"\bottomrule")]
     header, *blocks = table.split(r"\midrule")
     assert [int(d) for d in header.split(r"\\")[0].split("&")[1:]] == res["depths"]
@@ -379,6 +380,9 @@ def test_part3_oversmoothing_macros_match_the_results():
     assert defined["PartThreeOSSeeds"] == str(len(res["seeds"]))
     assert defined["PartThreeOSEpochs"] == str(res["config"]["epochs"])
     assert_printed(defined["PartThreeOSLambdaTwo"], res["lambda_2"], "lambda_2")
+    mantissa, exponent = re.fullmatch(r"\$([\d.]+)\{\\cdot\}10\^\{(-?\d+)\}\$",
+                                      defined["PartThreeOSWeightDecay"]).groups()
+    assert float(mantissa) * 10 ** int(exponent) == pytest.approx(res["config"]["weight_decay"])
     words = {2: "Two", 4: "Four", 8: "Eight", 16: "Sixteen", 32: "ThirtyTwo", 64: "SixtyFour"}
     names = {"plain": "Plain", "plain_no_decay": "PlainNoDecay", "linear_no_decay": "Linear",
              "residual": "Residual", "initial": "Initial"}
@@ -410,11 +414,31 @@ def test_part3_oversmoothing_macros_match_the_results():
     assert checked == len(res["depths"]) * len(names)
 
 
+def test_part3_oversmoothing_double_budget_macros_match_its_results():
+    """The budget check (twice the Adam steps) quoted in the report, from its own results."""
+    res = part3_results("double_budget/oversmoothing.json")
+    main = part3_results("oversmoothing.json")
+    defined = macros(GENERATED / "part3_oversmoothing.tex")
+    assert int(defined["PartThreeOSLongerEpochs"]) == res["config"]["epochs"] == 2 * main["config"]["epochs"]
+    assert {k: v for k, v in res["config"].items() if k != "epochs"} == \
+        {k: v for k, v in main["config"].items() if k != "epochs"}
+    words = {16: "Sixteen", 32: "ThirtyTwo", 64: "SixtyFour"}
+    names = {"plain": "Plain", "plain_no_decay": "PlainNoDecay", "linear_no_decay": "Linear",
+             "residual": "Residual", "initial": "Initial"}
+    for i, depth in enumerate(res["depths"]):
+        for variant, name in names.items():
+            trained = res[variant]["trained"]
+            accuracy_cell_matches(defined[f"PartThreeOSLonger{name}Acc{words[depth]}"],
+                                  trained["accuracy"]["per_seed"][i], (variant, depth))
+            alive = sum(e is not None for e in trained["energy"]["per_seed"][i])
+            assert defined[f"PartThreeOSLonger{name}Alive{words[depth]}"] == str(alive)
+
+
 def test_part3_oversmoothing_dead_and_alive_are_consistent():
     """Energy is left out exactly where H is zero: every unit dead, length 0."""
-    res = part3_results("oversmoothing.json")
-    for variant in ("plain", "plain_no_decay", "linear_no_decay", "residual", "initial"):
-        for stage in ("init", "trained"):
+    for res in (part3_results("oversmoothing.json"), part3_results("double_budget/oversmoothing.json")):
+        for variant, stage in itertools.product(
+                ("plain", "plain_no_decay", "linear_no_decay", "residual", "initial"), ("init", "trained")):
             stats = res[variant][stage]
             for energies, dead, lengths in zip(stats["energy"]["per_seed"], stats["dead"]["per_seed"],
                                                stats["length"]["per_seed"], strict=True):
