@@ -80,12 +80,13 @@ class DeepGCN(nn.Module):
       "residual": H' = H + σ(Â H W)           (a skip connection around every layer)
       "initial":  GCNIILayer, which mixes in H¹, the input layer's output.
     activation=None drops σ everywhere: a linear GCN, smoothing with nothing that can switch off.
+    alpha and lam are GCNII's α and λ (its defaults), used only with skip="initial".
     """
 
     SKIPS = ("none", "residual", "initial")
 
     def __init__(self, n_features, n_hidden, n_classes, n_layers, skip="none",
-                 activation=torch.relu):
+                 activation=torch.relu, alpha=0.1, lam=0.5):
         super().__init__()
         if n_layers < 2:
             raise ValueError(f"n_layers must be at least 2, got {n_layers}")
@@ -93,7 +94,7 @@ class DeepGCN(nn.Module):
             raise ValueError(f"skip must be one of {self.SKIPS}, got {skip!r}")
         self.input = GCNLayer(n_features, n_hidden, activation)
         if skip == "initial":
-            self.hidden = nn.ModuleList(GCNIILayer(n_hidden, l, activation=activation)
+            self.hidden = nn.ModuleList(GCNIILayer(n_hidden, l, alpha, lam, activation)
                                         for l in range(1, n_layers - 1))
         else:
             self.hidden = nn.ModuleList(GCNLayer(n_hidden, n_hidden, activation)

@@ -40,6 +40,7 @@ VARIANTS = {
     "residual": ("residual", torch.relu, True),
     "initial": ("initial", torch.relu, True),
 }
+GCNII_ALPHA, GCNII_LAMBDA = 0.1, 0.5  # GCNII's own choices (Chen et al. 2020)
 
 
 def dirichlet_energy(h, adj_hat):
@@ -108,7 +109,7 @@ def run(depths, seeds, hidden, epochs, lr, weight_decay, progress=None):
     results = {"depths": list(depths), "seeds": list(seeds),
                "config": {"hidden": hidden, "epochs": epochs, "lr": lr,
                           "weight_decay": weight_decay, "optimizer": "Adam",
-                          "gcnii_alpha": 0.1, "gcnii_lambda": 0.5},
+                          "gcnii_alpha": GCNII_ALPHA, "gcnii_lambda": GCNII_LAMBDA},
                # the last hidden representation of L layers has been averaged L - 1 times
                "propagation_only": [propagation_only(adj_hat, features, d - 1) for d in depths],
                "lambda_2": laplacian_lambda_2(adj_hat),
@@ -119,7 +120,8 @@ def run(depths, seeds, hidden, epochs, lr, weight_decay, progress=None):
             runs = {"init": [], "trained": []}
             for seed in seeds:
                 torch.manual_seed(seed)
-                model = DeepGCN(features.shape[1], hidden, len(factions), depth, skip, activation)
+                model = DeepGCN(features.shape[1], hidden, len(factions), depth, skip, activation,
+                                GCNII_ALPHA, GCNII_LAMBDA)
                 runs["init"].append(measure(model, features, adj_hat))
                 fit(model, adj_hat, features, labels, epochs, lr, weight_decay if decay else 0.0)
                 runs["trained"].append(measure(model, features, adj_hat))

@@ -337,7 +337,9 @@ def write_oversmoothing_tex(results_path, tex_dir):
     macros = [macro("Seeds", str(n_seeds)), macro("Epochs", str(res["config"]["epochs"])),
               macro("WeightDecay", f"${decay / 10**exponent:g}" + r"{\cdot}10^{" + str(exponent)
                     + "}$" if decay > 0 else "$0$"),
-              macro("LambdaTwo", f"{res['lambda_2']:.3f}")]
+              macro("LambdaTwo", f"{res['lambda_2']:.3f}"),
+              macro("Alpha", f"{res['config']['gcnii_alpha']:g}"),
+              macro("Lambda", f"{res['config']['gcnii_lambda']:g}")]
     # Â^(L-1) X in the form of a statistic over one "seed"
     prop = {"mean": res["propagation_only"], "n": [1] * len(depths),
             "per_seed": [[x] for x in res["propagation_only"]]}

@@ -380,6 +380,8 @@ def test_part3_oversmoothing_macros_match_the_results():
     assert defined["PartThreeOSSeeds"] == str(len(res["seeds"]))
     assert defined["PartThreeOSEpochs"] == str(res["config"]["epochs"])
     assert_printed(defined["PartThreeOSLambdaTwo"], res["lambda_2"], "lambda_2")
+    assert float(defined["PartThreeOSAlpha"]) == res["config"]["gcnii_alpha"]
+    assert float(defined["PartThreeOSLambda"]) == res["config"]["gcnii_lambda"]
     mantissa, exponent = re.fullmatch(r"\$([\d.]+)\{\\cdot\}10\^\{(-?\d+)\}\$",
                                       defined["PartThreeOSWeightDecay"]).groups()
     assert float(mantissa) * 10 ** int(exponent) == pytest.approx(res["config"]["weight_decay"])
