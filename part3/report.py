@@ -234,10 +234,8 @@ def plot_oversmoothing(results_path, fig_dir):
             ax.plot(depths, res[variant][stage]["dead"]["mean"], fmt[0] + style, ms=4,
                     color=colour, label=label)
         ax.set_ylabel("fraction of zero units in H")
-        ax.set_ylim(-0.05, 1.55)
-        ax.set_yticks([0, 0.25, 0.5, 0.75, 1])
-        ax.set_title("(c) dead units of plain GCNs' H")
-        ax.legend(loc="upper left", frameon=False, handlelength=2.5, fontsize=8)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title("(c) dead units of plain GCNs' H")  # line styles: in the caption
         ax = axes[1][1]
         for variant in OVERSMOOTHING_VARIANTS:
             _errorbar(ax, depths, res[variant]["trained"]["accuracy"], variant)
@@ -246,6 +244,8 @@ def plot_oversmoothing(results_path, fig_dir):
         ax.set_title("(d) accuracy after training")
         for ax in axes.flat:
             _depth_axis(ax, depths)
+        for ax in axes[0]:
+            ax.set_xlabel("")  # the x axis is shared: labelled under the lower row
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.tight_layout(rect=(0, 0, 1, 0.88))
         fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False)
