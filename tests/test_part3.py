@@ -76,20 +76,38 @@ def test_adj_hat_symmetric_with_spectrum_in_unit_interval(seed):
     torch.testing.assert_close(adj_hat @ sqrt_deg, sqrt_deg)
 
 
-@pytest.mark.parametrize("residual", [False, True])
-def test_deep_gcn_is_the_formula_written_out(residual):
-    """H¹ = ReLU(Â X W⁰); Hˡ⁺¹ = ReLU(Â Hˡ Wˡ), or Hˡ + ReLU(Â Hˡ Wˡ) with residual; Z = Â Hᴸ Wᴸ."""
+@pytest.mark.parametrize("skip", ["none", "residual"])
+@pytest.mark.parametrize("activation", [torch.relu, None])
+def test_deep_gcn_is_the_formula_written_out(skip, activation):
+    """H¹ = σ(Â X W⁰); Hˡ⁺¹ = σ(Â Hˡ Wˡ), or Hˡ + σ(Â Hˡ Wˡ) with residual; Z = Â Hᴸ Wᴸ."""
+    sigma = activation or (lambda x: x)
     torch.manual_seed(0)
     _, adj = random_graph(10, 0.4, 0)
     adj_hat, x = normalized_adjacency(adj), torch.randn(10, 6, dtype=torch.float64)
-    model = DeepGCN(6, 8, 3, n_layers=5, **({"residual": True} if residual else {})).double()
+    model = DeepGCN(6, 8, 3, n_layers=5, skip=skip, activation=activation).double()
     assert len(model.hidden) == 3 and model.output.weight.shape == (8, 3)
     w = [model.input.weight, *(layer.weight for layer in model.hidden), model.output.weight]
-    h = torch.relu(adj_hat @ x @ w[0])
+    h = sigma(adj_hat @ x @ w[0])
     for w_l in w[1:-1]:
-        h = h + torch.relu(adj_hat @ h @ w_l) if residual else torch.relu(adj_hat @ h @ w_l)
+        h = h + sigma(adj_hat @ h @ w_l) if skip == "residual" else sigma(adj_hat @ h @ w_l)
     torch.testing.assert_close(model.embed(x, adj_hat), h)
     torch.testing.assert_close(model(x, adj_hat), adj_hat @ h @ w[-1])
+
+
+def test_initial_residual_gcn_is_the_gcnii_formula_written_out():
+    """Hˡ⁺¹ = ReLU(((1 − α) Â Hˡ + α H¹)((1 − β_l) I + β_l Wˡ)), β_l = ln(λ/l + 1), α = 0.1, λ = 0.5."""
+    torch.manual_seed(0)
+    _, adj = random_graph(10, 0.4, 2)
+    adj_hat, x = normalized_adjacency(adj), torch.randn(10, 6, dtype=torch.float64)
+    model = DeepGCN(6, 8, 3, n_layers=5, skip="initial").double()
+    alpha, betas = 0.1, [math.log(1.5), math.log(1.25), math.log(7 / 6)]  # l = 1, 2, 3
+    h1 = h = torch.relu(adj_hat @ x @ model.input.weight)
+    for beta, layer in zip(betas, model.hidden, strict=True):
+        mixed = (1 - alpha) * adj_hat @ h + alpha * h1
+        h = torch.relu(mixed @ ((1 - beta) * torch.eye(8, dtype=torch.float64) + beta * layer.weight))
+    torch.testing.assert_close(model.embed(x, adj_hat), h)
+    torch.testing.assert_close(model(x, adj_hat), adj_hat @ h @ model.output.weight)
+    assert [p.shape for p in model.parameters()] == [(6, 8), (8, 8), (8, 8), (8, 8), (8, 3)]
 
 
 def test_two_layer_gcn_is_the_formula_written_out():
@@ -115,6 +133,8 @@ def test_deep_gcn_needs_an_input_and_an_output_layer():
     DeepGCN(10, 8, 3, n_layers=2)
     with pytest.raises(ValueError, match="at least 2"):
         DeepGCN(10, 8, 3, n_layers=1)
+    with pytest.raises(ValueError, match="skip"):
+        DeepGCN(10, 8, 3, n_layers=4, skip="dense")
 
 
 # ----- Figure 2 (Question 3.2) -----
@@ -261,28 +281,86 @@ def test_train_script_quick(tmp_path):
 
 # ----- over-smoothing (Question 3.1b) -----
 
-def test_spread_measures_collapse():
-    # Rows that differ only in length point the same way: no spread.
-    parallel = torch.ones(5, 3) * torch.arange(1.0, 6.0)[:, None]
-    assert oversmoothing.spread(parallel) == pytest.approx(0, abs=1e-6)
-    assert oversmoothing.spread(torch.zeros(5, 3)) == 0
-    assert oversmoothing.spread(torch.eye(4)) == pytest.approx(math.sqrt(2))
+def path_graph_adj_hat():
+    """Â of the path a - b - c (d̃ = 2, 3, 2 with the self-loops)."""
+    return normalized_adjacency(torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=torch.float64))
+
+
+def test_dirichlet_energy_of_a_small_graph_by_hand():
+    adj_hat = path_graph_adj_hat()
+    # H = (1, 0, 0): only the edge a-b differs, by 1/√2 - 0; ‖H‖² = 1.
+    assert oversmoothing.dirichlet_energy(torch.tensor([[1.0], [0.0], [0.0]]), adj_hat) == \
+        pytest.approx(0.5)
+    # H = (1, 1, 1): both edges differ by 1/√2 - 1/√3; ‖H‖² = 3.
+    assert oversmoothing.dirichlet_energy(torch.ones(3, 1), adj_hat) == \
+        pytest.approx(2 * (1 / math.sqrt(2) - 1 / math.sqrt(3)) ** 2 / 3)
+    # H = (√2, √3, √2) = √d̃: what Âᵏ H converges to, no differences left.
+    assert oversmoothing.dirichlet_energy(
+        torch.tensor([[math.sqrt(2)], [math.sqrt(3)], [math.sqrt(2)]]), adj_hat) == \
+        pytest.approx(0, abs=1e-15)
+    assert oversmoothing.dirichlet_energy(torch.zeros(3, 4), adj_hat) is None
+
+
+def test_dirichlet_energy_of_a_constant_signal_is_zero():
+    # On a regular graph (a cycle) d̃ is the same everywhere: constant rows have no energy.
+    cycle = torch.tensor(nx.to_numpy_array(nx.cycle_graph(7)), dtype=torch.float64)
+    h = torch.tensor([[3.0, -1.0, 2.0]]).repeat(7, 1)
+    assert oversmoothing.dirichlet_energy(h, normalized_adjacency(cycle)) == pytest.approx(0, abs=1e-15)
+    # On the karate club, rows √d̃_i c have none: the limit of repeated averaging.
     adj_hat = train.load_karate()[0]
-    spreads = [oversmoothing.propagation_only(adj_hat, torch.eye(34), k) for k in (1, 4, 16, 64)]
-    assert spreads == sorted(spreads, reverse=True) and spreads[-1] < 0.01
+    sqrt_deg = (adj_hat != 0).sum(dim=1).double().sqrt()
+    assert oversmoothing.dirichlet_energy(sqrt_deg[:, None] * torch.tensor([[1.0, -2.0]]), adj_hat) \
+        == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dirichlet_energy_is_the_laplacian_quadratic_form(seed):
+    graph, adj = random_graph(12, 0.3, seed)
+    adj_hat = normalized_adjacency(adj)
+    h = torch.randn(12, 4, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    # networkx's normalised Laplacian of the graph with self-loops: I - D̃^-½ Ã D̃^-½.
+    graph.add_edges_from((v, v) for v in graph)
+    laplacian = torch.tensor(nx.normalized_laplacian_matrix(graph, nodelist=range(12)).toarray())
+    expected = (torch.trace(h.T @ laplacian @ h) / h.pow(2).sum()).item()
+    assert oversmoothing.dirichlet_energy(h, adj_hat) == pytest.approx(expected)
+    assert oversmoothing.dirichlet_energy(1e-6 * h, adj_hat) == pytest.approx(expected)  # scale-free
+    if nx.is_connected(graph):
+        lambda_2 = sorted(nx.normalized_laplacian_spectrum(graph))[1]
+        assert oversmoothing.laplacian_lambda_2(adj_hat) == pytest.approx(lambda_2)
+
+
+def test_repeated_averaging_drives_the_energy_to_zero():
+    adj_hat = train.load_karate()[0]
+    energies = [oversmoothing.propagation_only(adj_hat, torch.eye(34), k) for k in (0, 1, 4, 16, 63)]
+    assert energies == sorted(energies, reverse=True) and energies[-1] < 1e-6
+
+
+def test_dead_fraction_counts_units_zero_at_every_node():
+    h = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    assert oversmoothing.dead_fraction(h) == 0.5
+    assert oversmoothing.mean_length(h) == pytest.approx(1.0)
 
 
 def test_oversmoothing_quick_and_figures_from_saved_results(tmp_path):
-    oversmoothing.main(["--depths", "2", "3", "--n-seeds", "1", "--epochs", "5",
+    oversmoothing.main(["--depths", "2", "4", "--n-seeds", "1", "--epochs", "5",
                         "--out-dir", str(tmp_path), "--fig-dir", str(tmp_path),
                         "--tex-dir", str(tmp_path)])
     res = json.loads((tmp_path / "oversmoothing.json").read_text())
-    assert res["depths"] == [2, 3]
-    assert len(res["residual"]["accuracy"]["mean"]) == 2
+    assert res["depths"] == [2, 4] and res["seeds"] == [0]  # one seed: no std
+    for variant in oversmoothing.VARIANTS:
+        assert res[variant]["trained"]["accuracy"]["n"] == [1, 1]
+        assert res[variant]["trained"]["accuracy"]["std"] == [None, None]
+        assert len(res[variant]["init"]["energy"]["per_seed"][1]) == 1
+        # the deepest networks' layers H¹ ... H³, per seed
+        assert [len(s) for s in res["layers"][variant]["init"]["length"]] == [3]
     # report.py redraws and rewrites from the saved results alone.
-    (tmp_path / "oversmoothing.png").unlink()
-    (tmp_path / "part3_oversmoothing.tex").unlink()
+    for name in ("oversmoothing.png", "oversmoothing_layers.png", "part3_oversmoothing.tex",
+                 "part3_oversmoothing_table.tex"):
+        (tmp_path / name).unlink()
     report.main(["--results-dir", str(tmp_path), "--fig-dir", str(tmp_path / "again"),
                  "--tex-dir", str(tmp_path / "again")])
     assert (tmp_path / "again" / "oversmoothing.png").stat().st_size > 0
-    assert r"\begin{tabular}" in (tmp_path / "again" / "part3_oversmoothing.tex").read_text()
+    assert (tmp_path / "again" / "oversmoothing_layers.png").stat().st_size > 0
+    assert r"\begin{tabular}" in (tmp_path / "again" / "part3_oversmoothing_table.tex").read_text()
+    assert r"\newcommand{\PartThreeOSInitialAccFour}" in \
+        (tmp_path / "again" / "part3_oversmoothing.tex").read_text()

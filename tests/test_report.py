@@ -7,6 +7,7 @@ with the plotting scripts' helpers: a failure means a snippet is older than its 
 `make -C report`).
 """
 import csv
+import itertools
 import json
 import re
 import statistics
@@ -313,16 +314,154 @@ def test_part3_karate_macros_match_the_results():
     assert defined["PartThreeKarateUnlabelled"] == str(len(res["labels"]) - len(res["config"]["labelled"]))
 
 
+NUMBER = r"(-?\d+(?:\.(\d+))?)(?:\{\\cdot\}10\^\{(-?\d+)\})?"
+
+
+def printed(text):
+    """[(value, half a unit of its last printed digit)] of every number in a generated cell."""
+    return [(float(m[1]) * 10 ** int(m[3] or 0), 0.5 * 10 ** (-len(m[2] or "") + int(m[3] or 0)))
+            for m in re.finditer(NUMBER, text)]
+
+
+def assert_printed(text, value, what):
+    (shown, half_unit), *_ = printed(text)
+    assert abs(shown - value) <= half_unit * 1.001, (what, text, value)
+
+
+def energy_cell_matches(cell, per_seed, what):
+    """A mean over the seeds where H != 0, or H=0 where there is none; (n) where not all."""
+    alive = [v for v in per_seed if v is not None]
+    if not alive:
+        assert cell == "$H=0$", what
+        return
+    assert_printed(cell, statistics.mean(alive), what)
+    assert (f"^{{({len(alive)})}}" in cell) == (len(alive) < len(per_seed)), what
+
+
+def accuracy_cell_matches(cell, per_seed, what):
+    (mean, half), (sd, _) = printed(cell)
+    assert abs(mean - 100 * statistics.mean(per_seed)) <= half * 1.001, (what, cell)
+    assert abs(sd - 100 * statistics.stdev(per_seed)) <= half * 1.001, (what, cell)  # n - 1
+
+
 def test_part3_oversmoothing_table_matches_the_results():
     res = part3_results("oversmoothing.json")
-    text = (GENERATED / "part3_oversmoothing.tex").read_text()
-    assert f"Means over {len(res['seeds'])} seeds" in text
-    rows = tabular_rows(GENERATED / "part3_oversmoothing.tex")
-    rows = [r for r in rows if r[0].isdigit()]  # the data rows, below the two header lines
-    assert [int(r[0]) for r in rows] == res["depths"]
-    for i, row in enumerate(rows):
-        for cell, (metric, variant) in zip(row[1:], [("spread_trained", "plain"), ("spread_trained", "residual"),
-                                                     ("accuracy", "plain"), ("accuracy", "residual")], strict=True):
-            per_seed = res[variant][metric]["per_seed"][i]
+    text = (GENERATED / "part3_oversmoothing_table.tex").read_text()
+    table = text[text.index(r"\toprule"):text.index(r"\bottomrule")]
+    header, *blocks = table.split(r"\midrule")
+    assert [int(d) for d in header.split(r"\\")[0].split("&")[1:]] == res["depths"]
+    rows = [[[c.strip() for c in line.rstrip(r"\ ").split("&")]
+             for line in block.strip().splitlines()[1:]] for block in blocks]
+    variants = ["plain", "plain_no_decay", "linear_no_decay", "residual", "initial"]
+    energy, dead, accuracy = rows
+    assert [r[0] for r in energy] == [r"$\hat A^{L-1}X$", "plain", "plain, no decay",
+                                      "linear, no decay", "residual", "GCNII"]
+    for i, cell in enumerate(energy[0][1:]):
+        assert_printed(cell, res["propagation_only"][i], "propagation only")
+    for row, variant in zip(energy[1:], variants, strict=True):
+        for i, cell in enumerate(row[1:]):
+            per_seed = res[variant]["trained"]["energy"]["per_seed"][i]
             assert len(per_seed) == len(res["seeds"])
-            assert cell == f"{statistics.mean(per_seed):.2f}", (row[0], metric, variant)
+            energy_cell_matches(cell, per_seed, (variant, res["depths"][i]))
+    for row, (variant, stage) in zip(dead, [("plain", "init"), ("plain", "trained"),
+                                            ("plain_no_decay", "trained")], strict=True):
+        for i, cell in enumerate(row[1:]):
+            assert_printed(cell, statistics.mean(res[variant][stage]["dead"]["per_seed"][i]),
+                           (variant, stage))
+    for row, variant in zip(accuracy, variants, strict=True):
+        for i, cell in enumerate(row[1:]):
+            accuracy_cell_matches(cell, res[variant]["trained"]["accuracy"]["per_seed"][i],
+                                  (variant, res["depths"][i]))
+
+
+def test_part3_oversmoothing_macros_match_the_results():
+    res = part3_results("oversmoothing.json")
+    defined = macros(GENERATED / "part3_oversmoothing.tex")
+    assert defined["PartThreeOSSeeds"] == str(len(res["seeds"]))
+    assert defined["PartThreeOSEpochs"] == str(res["config"]["epochs"])
+    assert_printed(defined["PartThreeOSLambdaTwo"], res["lambda_2"], "lambda_2")
+    assert float(defined["PartThreeOSAlpha"]) == res["config"]["gcnii_alpha"]
+    assert float(defined["PartThreeOSLambda"]) == res["config"]["gcnii_lambda"]
+    mantissa, exponent = re.fullmatch(r"\$([\d.]+)\{\\cdot\}10\^\{(-?\d+)\}\$",
+                                      defined["PartThreeOSWeightDecay"]).groups()
+    assert float(mantissa) * 10 ** int(exponent) == pytest.approx(res["config"]["weight_decay"])
+    words = {2: "Two", 4: "Four", 8: "Eight", 16: "Sixteen", 32: "ThirtyTwo", 64: "SixtyFour"}
+    names = {"plain": "Plain", "plain_no_decay": "PlainNoDecay", "linear_no_decay": "Linear",
+             "residual": "Residual", "initial": "Initial"}
+    checked = 0
+    for i, depth in enumerate(res["depths"]):
+        word = words[depth]
+        assert_printed(defined["PartThreeOSProp" + word], res["propagation_only"][i], depth)
+        for variant, name in names.items():
+            init, trained = res[variant]["init"], res[variant]["trained"]
+            what = (variant, depth)
+            energy_cell_matches(defined[f"PartThreeOS{name}EnergyInit{word}"],
+                                init["energy"]["per_seed"][i], what)
+            energy_cell_matches(defined[f"PartThreeOS{name}Energy{word}"],
+                                trained["energy"]["per_seed"][i], what)
+            accuracy_cell_matches(defined[f"PartThreeOS{name}Acc{word}"],
+                                  trained["accuracy"]["per_seed"][i], what)
+            for short, stats in (("DeadInit", init["dead"]), ("Dead", trained["dead"])):
+                assert_printed(defined[f"PartThreeOS{name}{short}{word}"],
+                               statistics.mean(stats["per_seed"][i]), what)
+            for short, stats in (("LengthInit", init["length"]), ("Length", trained["length"])):
+                length = statistics.mean(stats["per_seed"][i])
+                shown = defined[f"PartThreeOS{name}{short}{word}"]
+                if length == 0:
+                    assert shown == "$0$", what
+                else:  # the power of ten at or below the mean length
+                    exponent = int(re.fullmatch(r"\$10\^\{(-?\d+)\}\$", shown)[1])
+                    assert 10 ** exponent <= length * (1 + 1e-9) < 10 ** (exponent + 1), what
+            checked += 1
+    assert checked == len(res["depths"]) * len(names)
+
+
+def test_part3_oversmoothing_double_budget_macros_match_its_results():
+    """The budget check (twice the Adam steps) quoted in the report, from its own results."""
+    res = part3_results("double_budget/oversmoothing.json")
+    main = part3_results("oversmoothing.json")
+    defined = macros(GENERATED / "part3_oversmoothing.tex")
+    assert int(defined["PartThreeOSLongerEpochs"]) == res["config"]["epochs"] == 2 * main["config"]["epochs"]
+    assert {k: v for k, v in res["config"].items() if k != "epochs"} == \
+        {k: v for k, v in main["config"].items() if k != "epochs"}
+    words = {16: "Sixteen", 32: "ThirtyTwo", 64: "SixtyFour"}
+    names = {"plain": "Plain", "plain_no_decay": "PlainNoDecay", "linear_no_decay": "Linear",
+             "residual": "Residual", "initial": "Initial"}
+    for i, depth in enumerate(res["depths"]):
+        for variant, name in names.items():
+            trained = res[variant]["trained"]
+            accuracy_cell_matches(defined[f"PartThreeOSLonger{name}Acc{words[depth]}"],
+                                  trained["accuracy"]["per_seed"][i], (variant, depth))
+            alive = sum(e is not None for e in trained["energy"]["per_seed"][i])
+            assert defined[f"PartThreeOSLonger{name}Alive{words[depth]}"] == str(alive)
+
+
+def test_part3_oversmoothing_dead_and_alive_are_consistent():
+    """Energy is left out exactly where H is zero: every unit dead, length 0."""
+    for res in (part3_results("oversmoothing.json"), part3_results("double_budget/oversmoothing.json")):
+        for variant, stage in itertools.product(
+                ("plain", "plain_no_decay", "linear_no_decay", "residual", "initial"), ("init", "trained")):
+            stats = res[variant][stage]
+            for energies, dead, lengths in zip(stats["energy"]["per_seed"], stats["dead"]["per_seed"],
+                                               stats["length"]["per_seed"], strict=True):
+                for e, d, n in zip(energies, dead, lengths, strict=True):
+                    assert (e is None) == (d == 1.0) == (n == 0.0), (variant, stage)
+
+
+
+
+def test_part3_oversmoothing_figure_prints_at_8_pt_or_more():
+    """Every text of the figure has the PRINT_STYLE sizes; scaled to its printed width, 8 pt or more."""
+    from PIL import Image
+
+    from part3 import report as part3_report
+
+    text_width = float(re.search(r"textwidth=([\d.]+)in", TEX)[1])
+    included = re.search(r"\\includegraphics\[width=([\d.]*)\\linewidth\]\{oversmoothing.png\}", TEX)
+    assert included, "oversmoothing.png should be included at a fraction of \\linewidth"
+    printed_width = float(included[1] or 1) * text_width
+    with Image.open(REPORT / "figures" / "oversmoothing.png") as png:
+        drawn_width = png.size[0] / png.info["dpi"][0]
+    smallest = min(v for k, v in part3_report.PRINT_STYLE.items() if k.endswith("size"))
+    assert part3_report.TEXT_WIDTH_IN == text_width
+    assert smallest * printed_width / drawn_width >= 8, (smallest, drawn_width, printed_width)
