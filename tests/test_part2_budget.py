@@ -44,7 +44,7 @@ def final_row(summary):
 # defaults that follow --max_time
 
 @pytest.mark.parametrize("argv, hidden, keep", [
-    ([], 192, 1.0), (["--max_time", "70"], 192, 1.0), (["--max_time", "600"], 192, 0.8),
+    ([], 192, 1.0), (["--max_time", "70"], 192, 1.0), (["--max_time", "600"], 256, 0.8),
     (["--max_time", "600", "--lstm_num_hidden", "64", "--dropout_keep_prob", "0.5"], 64, 0.5),
 ])
 def test_defaults_follow_the_budget_and_stay_overridable(argv, hidden, keep):
@@ -57,7 +57,7 @@ def test_help_names_the_budget_defaults(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "default: 1.0 with --max_time up to 300 s" in text and "0.8 for longer budgets" in text
+    assert "default: 192 with --max_time up to 300 s" in text and "256 for longer budgets" in text
 
 
 # evaluation from a fresh state
