@@ -150,7 +150,8 @@ def write_snippets(run, out, prompt):
 
 
 def benchmark_table(folder):
-    """The timed tiny-Shakespeare runs (part2/results/benchmark/timed): one row per budget,
+    """The timed tiny-Shakespeare runs (part2/results/benchmark/timed_check): one row per budget (and
+    model, where a folder name ends in _hN: N hidden units instead of the default),
     each evaluation as the mean over seeds (± sample standard deviation when there are several)."""
     groups = {}
     for path in sorted(Path(folder).glob("*/metrics.csv")):
@@ -159,7 +160,7 @@ def benchmark_table(folder):
                 if line.startswith("Model name")), "unknown CPU")
     rows = []
     for name, runs in sorted(groups.items(), key=lambda item: item[1][0]["seconds"]):
-        cells = [re.sub(r"^(\d+)", r"\1 ", name), str(len(runs)),  # 70s -> 70 s
+        cells = [re.sub(r"_h(\d+)$", r", \1 units", re.sub(r"^(\d+)", r"\1 ", name)), str(len(runs)),  # 70s -> 70 s
                  " / ".join(f"{r['step']:,}".replace(",", "\\,") for r in runs)]
         for column in ("val_loss", "val_loss_window", "val_loss_window_256"):
             values = [r[column] for r in runs]
@@ -179,7 +180,7 @@ def main(argv=None):
     p.add_argument("--out", default=Path(__file__).resolve().parent.parent / "report" / "generated",
                    help="folder for the .tex files (default: report/generated)")
     p.add_argument("--benchmark", type=Path,
-                   default=Path(__file__).resolve().parent / "results" / "benchmark" / "timed",
+                   default=Path(__file__).resolve().parent / "results" / "benchmark" / "timed_check",
                    help="folder of the timed tiny-Shakespeare runs, for part2_benchmark.tex")
     args = p.parse_args(argv)
     write_snippets(args.run, args.out, args.prompt)

@@ -187,7 +187,7 @@ def test_plot_and_report_snippets_come_from_the_saved_run(run, tmp_path):
     samples = (tmp_path / "part2_samples.tex").read_text()
     first_greedy = (run / "samples.txt").read_text(encoding="utf-8").splitlines()[1].split(None, 1)[1]
     assert report.tex(first_greedy[1:-1]) in samples  # quoted verbatim
-    assert "beam, $K=" in (tmp_path / "part2_completions.tex").read_text()
+    assert "beam, $B=" in (tmp_path / "part2_completions.tex").read_text()
 
 
 def fails_cleanly(main, prog, argv, capsys):
