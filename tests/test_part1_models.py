@@ -173,6 +173,8 @@ def test_identity_and_chrono_initialisations():
     # b_f = log U(1, T_max - 1): time scales spread over the whole range up to 99 steps.
     assert 0 <= b_f.min() < math.log(20) and math.log(80) < b_f.max() <= math.log(99)
     assert torch.all(LSTM(5, 10, 8, 10, chrono=2).b_f == 0)  # U(1, 1): log 1
+    b_f = LSTM(5, 10, 64, 10, chrono=3).b_f.detach()  # U(1, 2): up to log 2, and not all 0
+    assert 0 <= b_f.min() and math.log(1.5) < b_f.max() <= math.log(2)
 
 
 def test_forget_bias_sets_b_f_only():

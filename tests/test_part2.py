@@ -5,6 +5,7 @@ import math
 import random
 import re
 import signal
+import warnings
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,8 @@ def test_sequence_length_and_the_shortest_book_it_fits(tmp_path):
     ds = TextDataset(path, 9)  # the validation split holds exactly one window and its target
     x, y = ds.val_streams()
     assert x.shape == (1, 9) and torch.equal(y[0], ds.val_data[1:])
-    for bad, message in ((10, "too short"), (0, "at least 1")):
+    for bad, message in ((10, r"too short for seq_length 10 \(its last 10% must hold at least 11\)"),
+                         (0, "at least 1")):
         with pytest.raises(ValueError, match=message):
             TextDataset(path, bad)
 
@@ -100,9 +102,30 @@ def test_training_windows_reach_the_last_training_character(tmp_path):
 
 def test_validation_streams_never_more_than_asked_or_than_fit(book):
     ds = TextDataset(book, 7)
+    assert ds.val_streams()[0].shape[0] == 64  # val_loss reads 64 long streams (part2/README.md)
     assert ds.val_streams(n_streams=3)[0].shape[0] == 3
     fit = (len(ds.val_data) - 1) // 7
     assert ds.val_streams(n_streams=10 * fit)[0].shape == (fit, (len(ds.val_data) - 1) // fit)
+
+
+def test_a_validation_split_shorter_than_a_window_is_one_window_of_all_of_it(tmp_path):
+    path = tmp_path / "b.txt"
+    path.write_text("abcdefghij" * 10, encoding="utf-8")  # 10 validation characters
+    ds = TextDataset(path, 5)
+    x, y = ds.val_windows(256)
+    assert torch.equal(x, ds.val_data[None, :-1]) and torch.equal(y, ds.val_data[None, 1:])
+
+
+def test_a_character_only_in_the_validation_split_counts_zero_and_the_bias_still_starts(tmp_path):
+    path = tmp_path / "b.txt"
+    path.write_text(story() + "The end\u2026\n", encoding="utf-8")  # the ellipsis sorts last
+    ds = TextDataset(path, 8)
+    assert ds.chars[-1] == "\u2026" and "\u2026" not in ds.convert_to_string(ds.train_data.tolist())
+    counts = ds.char_counts()
+    assert counts.shape == (ds.vocab_size,) and counts[-1] == 0
+    model = TextGenerationModel(ds.vocab_size, 16, 1, 8)
+    model.init_output_bias(counts)
+    assert model.output.bias.argmin() == ds.vocab_size - 1
 
 
 def test_vocabulary_is_sorted_so_ids_do_not_depend_on_the_run(tmp_path):
@@ -166,6 +189,18 @@ def test_an_end_of_project_gutenberg_line_is_cut_only_near_the_end(tmp_path, dis
     assert read_text(path) == ("body\n" if cut else "body\n" + tail)
 
 
+@pytest.mark.parametrize("body", [
+    "                          GRIMMS' FAIRY TALES\n\n\tTHE GOLDEN BIRD\n",
+    "XII. THE TWELVE BROTHERS\n\nThere were once a king and a queen.\n",
+], ids=["centred-title", "roman-numeral"])
+def test_only_the_blank_lines_around_the_book_go(tmp_path, body):
+    """The book's first and last lines are kept as they are, a centred title's indent too."""
+    start, end = GUTENBERG_VARIANTS["current"]
+    path = tmp_path / "g.txt"
+    path.write_text(f"licence\n{start}\n\n\n{body}\n\n{end}\nlicence\n", encoding="utf-8")
+    assert read_text(path) == body
+
+
 def test_the_dataset_strips_the_licence_unless_asked_and_draws_by_its_generator(tmp_path):
     start, end = GUTENBERG_VARIANTS["current"]
     path = tmp_path / "g.txt"
@@ -223,6 +258,80 @@ def test_model_shapes_and_carried_state_equal_one_long_pass(embedding_dim):
     first, state = model(x[:, :4])
     second, _ = model(x[:, 4:], state)
     torch.testing.assert_close(torch.cat([first, second], 1), logits)
+
+
+def test_the_default_model_is_the_templates_with_train_pys_embedding_and_no_dropout():
+    """The template's TextGenerationModel(..., lstm_num_hidden=256, lstm_num_layers=2), with
+    train.py's --embedding_dim and --lstm_num_layers defaults; no dropout unless asked."""
+    torch.manual_seed(0)
+    model = TextGenerationModel(11)
+    defaults = train_script.parse_args([])
+    assert model.embedding.weight.shape == (11, defaults.embedding_dim)
+    assert (model.lstm.hidden_size, model.lstm.num_layers) == (256, 2) == \
+        (model.output.in_features, defaults.lstm_num_layers)
+    x = torch.randint(11, (2, 5))
+    assert torch.equal(model.train()(x)[0], model(x)[0])
+
+
+def lstm_input_and_output(model, x):
+    """What the LSTM reads, what it returns and what the read-out reads in one forward pass."""
+    seen = {}
+    hooks = [model.lstm.register_forward_hook(
+                 lambda m, args, out: seen.update(lstm_in=args[0], lstm_out=out[0])),
+             model.output.register_forward_pre_hook(lambda m, args: seen.update(readout_in=args[0]))]
+    logits, _ = model(x)
+    for hook in hooks:
+        hook.remove()
+    return seen, logits
+
+
+def dropped(full, seen, keep):
+    """Check seen is full with each entry either zeroed or scaled by 1 / keep; the zeroed share."""
+    zero = seen == 0
+    assert torch.allclose(seen[~zero], full[~zero] / keep)
+    return zero.float().mean().item()
+
+
+def test_io_dropout_drops_the_lstms_input_and_output_in_training_mode_only():
+    torch.manual_seed(0)
+    model = TextGenerationModel(11, 16, 2, 8, dropout_keep_prob=0.5, io_dropout=True)
+    x = torch.randint(11, (4, 20))
+    seen, _ = lstm_input_and_output(model.train(), x)
+    assert 0.4 < dropped(model.embedding(x), seen["lstm_in"], 0.5) < 0.6
+    assert 0.4 < dropped(seen["lstm_out"], seen["readout_in"], 0.5) < 0.6
+    seen, _ = lstm_input_and_output(model.eval(), x)
+    assert torch.equal(seen["lstm_in"], model.embedding(x))
+    assert torch.equal(seen["readout_in"], seen["lstm_out"])
+
+
+def test_without_io_dropout_the_keep_probability_drops_between_the_layers_only():
+    torch.manual_seed(0)
+    x = torch.randint(11, (4, 20))
+    model = TextGenerationModel(11, 16, 2, 8, dropout_keep_prob=0.5).train()
+    (seen, first), (_, second) = lstm_input_and_output(model, x), lstm_input_and_output(model, x)
+    assert torch.equal(seen["lstm_in"], model.embedding(x))
+    assert torch.equal(seen["readout_in"], seen["lstm_out"])
+    assert not torch.equal(first, second)  # between the two layers
+    model.eval()
+    assert torch.equal(model(x)[0], model(x)[0])
+
+
+def test_a_one_layer_model_takes_a_keep_probability_silently_and_drops_nothing():
+    """nn.LSTM drops out between layers only, and warns when given dropout with one layer."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = TextGenerationModel(11, 16, 1, 8, dropout_keep_prob=0.5).train()
+    x = torch.randint(11, (4, 20))
+    assert torch.equal(model(x)[0], model(x)[0])
+
+
+def test_one_hot_input_spans_the_vocabulary_whatever_the_characters_read():
+    """A one-hot model (embedding_dim 0) reads a prompt without the vocabulary's last characters."""
+    model = TextGenerationModel(11, 16, 2, embedding_dim=0).eval()
+    x = torch.tensor([[0, 3, 3]])
+    seen, logits = lstm_input_and_output(model, x)
+    assert torch.equal(seen["lstm_in"], torch.eye(11)[x]) and logits.shape == (1, 3, 11)
 
 
 # generation
@@ -346,8 +455,9 @@ def test_sampling_at_a_huge_temperature_is_greedy(trained):
 
 
 def test_a_prompt_character_outside_the_vocabulary_is_named():
-    with pytest.raises(ValueError, match="'#'"):
-        encode("abc ", "a #b")
+    with pytest.raises(ValueError) as error:
+        encode("abc ", "a #b~#")
+    assert str(error.value) == "the model's vocabulary has no '#', '~'; it knows: 'abc '"
 
 
 # training

@@ -166,7 +166,8 @@ def test_generate_samples_differ_by_seed_for_the_same_prompt(run, capsys):
 def test_generate_help_says_what_it_does(capsys):
     with pytest.raises(SystemExit):
         generate.parse_args(["--help"])
-    assert generate.__doc__.splitlines()[0] in capsys.readouterr().out.replace("\n", " ")
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{generate.__doc__.splitlines()[0]} options:" in text  # the first line, then the options
 
 
 def test_generate_options_and_their_defaults():
@@ -253,3 +254,7 @@ def test_generate_rejects_a_missing_or_corrupt_checkpoint(tmp_path, capsys):
     argv = ["--checkpoint", str(tmp_path / "bad.pt")]
     assert "not a readable part-2 checkpoint" in fails_cleanly(generate.main, "generate.py",
                                                                argv, capsys)[1]
+    torch.save({"model": {}}, tmp_path / "other.pt")  # a checkpoint of something else
+    argv = ["--checkpoint", str(tmp_path / "other.pt")]
+    assert fails_cleanly(generate.main, "generate.py", argv, capsys)[1].endswith(
+        "other.pt is not a readable part-2 checkpoint (KeyError)")  # it lacks the vocabulary

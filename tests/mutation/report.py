@@ -56,7 +56,7 @@ def main(command):
         f"Made by `python tests/mutation/report.py` after `{command}`, "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, mutmut on Python {platform.python_version()}.",
         "Configuration: `[tool.mutmut]` in pyproject.toml. Killed: a test failed on the mutant.",
-        "Timeout: the mutant ran past its CPU-time limit (caught: it would hang). Equivalent: every test",
+        "Timeout: the mutant ran past its CPU- or wall-time limit (caught: it would hang). Equivalent: every test",
         "passed and tests/mutation/equivalent.txt says why the mutant changes no behaviour. Other:",
         "survived without a reason, or had no test. Not checked: the run ended before the mutant's turn.",
         "",
