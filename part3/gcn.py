@@ -55,7 +55,7 @@ class GCNIILayer(nn.Module):
 
     with H¹ the first layer's output (GCNII's H⁰). Every layer mixes back a fraction α of it, so
     repeated averaging cannot wash it out; β_l shrinks with depth, keeping deep layers close to
-    the identity.
+    the identity. The defaults α = 0.1 and λ = 0.5 are the paper's; activation=None leaves σ out.
     """
 
     def __init__(self, n_features, layer_index, alpha=0.1, lam=0.5, activation=torch.relu):
@@ -69,7 +69,7 @@ class GCNIILayer(nn.Module):
     def forward(self, h, h1, adj_hat):
         support = (1 - self.alpha) * torch.mm(adj_hat, h) + self.alpha * h1  # initial residual
         out = (1 - self.beta) * support + self.beta * (support @ self.weight)  # identity mapping
-        return self.activation(out)
+        return out if self.activation is None else self.activation(out)
 
 
 class DeepGCN(nn.Module):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from part3 import figure2, oversmoothing, report, train
-from part3.gcn import GCN, DeepGCN, GCNLayer, normalized_adjacency
+from part3.gcn import GCN, DeepGCN, GCNIILayer, GCNLayer, normalized_adjacency
 from tests.scripts import ROOT, run_python, run_script
 
 # Figure 2 as read off the assignment's PDF (shared/docs/figure2.md), typed in independently.
@@ -94,20 +94,27 @@ def test_deep_gcn_is_the_formula_written_out(skip, activation):
     torch.testing.assert_close(model(x, adj_hat), adj_hat @ h @ w[-1])
 
 
-def test_initial_residual_gcn_is_the_gcnii_formula_written_out():
-    """Hˡ⁺¹ = ReLU(((1 − α) Â Hˡ + α H¹)((1 − β_l) I + β_l Wˡ)), β_l = ln(λ/l + 1), α = 0.1, λ = 0.5."""
+@pytest.mark.parametrize("activation", [torch.relu, None])
+def test_initial_residual_gcn_is_the_gcnii_formula_written_out(activation):
+    """Hˡ⁺¹ = σ(((1 − α) Â Hˡ + α H¹)((1 − β_l) I + β_l Wˡ)), β_l = ln(λ/l + 1), with GCNII's α = 0.1, λ = 0.5."""
+    sigma = activation or (lambda x: x)
     torch.manual_seed(0)
     _, adj = random_graph(10, 0.4, 2)
     adj_hat, x = normalized_adjacency(adj), torch.randn(10, 6, dtype=torch.float64)
-    model = DeepGCN(6, 8, 3, n_layers=5, skip="initial").double()
+    model = DeepGCN(6, 8, 3, n_layers=5, skip="initial", activation=activation).double()
     alpha, betas = 0.1, [math.log(1.5), math.log(1.25), math.log(7 / 6)]  # l = 1, 2, 3
-    h1 = h = torch.relu(adj_hat @ x @ model.input.weight)
+    h1 = h = sigma(adj_hat @ x @ model.input.weight)
     for beta, layer in zip(betas, model.hidden, strict=True):
         mixed = (1 - alpha) * adj_hat @ h + alpha * h1
-        h = torch.relu(mixed @ ((1 - beta) * torch.eye(8, dtype=torch.float64) + beta * layer.weight))
+        h = sigma(mixed @ ((1 - beta) * torch.eye(8, dtype=torch.float64) + beta * layer.weight))
     torch.testing.assert_close(model.embed(x, adj_hat), h)
     torch.testing.assert_close(model(x, adj_hat), adj_hat @ h @ model.output.weight)
     assert [p.shape for p in model.parameters()] == [(6, 8), (8, 8), (8, 8), (8, 8), (8, 3)]
+
+
+def test_a_gcnii_layer_alone_takes_the_papers_alpha_and_lambda():
+    layer = GCNIILayer(4, layer_index=2)
+    assert layer.alpha == 0.1 and layer.beta == pytest.approx(math.log(0.5 / 2 + 1))
 
 
 def test_two_layer_gcn_is_the_formula_written_out():
@@ -231,6 +238,9 @@ def test_figure2_script(tmp_path, capsys):
     start = lines.index("signal from C after k updates (Eq. 14 with W = 1):")
     assert [line.split()[0] for line in lines[start + 2:start + 3 + steps]] == \
         [f"k={k}" for k in range(steps + 1)]
+    # Run again into the same folders (as after `git pull`): the results are rewritten.
+    figure2.main(["--out-dir", str(out), "--fig-dir", str(out), "--tex-dir", str(out)])
+    assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
     answer = [line for line in lines if "C" in line and "E" in line and "->" in line]
     path = json.loads((out / "figure2.json").read_text())["shortest_path"]
     assert answer == [f"C -> E: {steps} updates (propagation: {steps}, shortest path {'-'.join(path)}: {steps})"]
