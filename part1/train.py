@@ -153,20 +153,23 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
-def save_checkpoint(path, config, model):
-    """The trained weights with the options that rebuild the model (see `load_checkpoint`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"options": config, "model": model.state_dict()}, tmp)
-    os.replace(tmp, path)
-
-
-def save_state(path, state):
+def save_atomically(obj, path):
+    """torch.save through a temporary file, so an interrupted run never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
+    torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def save_checkpoint(path, config, model):
+    """The trained weights with the options that rebuild the model (see `load_checkpoint`)."""
+    save_atomically({"options": config, "model": model.state_dict()}, path)
+
+
+def run_options(config):
+    """The options that define a run (RUN_KEYS): a saved state continues only a run with the same ones."""
+    return {k: config.get(k) for k in RUN_KEYS}
 
 
 def load_state(path, config, device):
@@ -175,7 +178,7 @@ def load_state(path, config, device):
     if not path or not Path(path).exists():
         return None
     state = torch.load(path, map_location=device, weights_only=False)
-    if state["options"] != {k: config.get(k) for k in RUN_KEYS} or state["device"] != device.type:
+    if state["options"] != run_options(config) or state["device"] != device.type:
         return None
     return state
 
@@ -207,7 +210,6 @@ class StopOnInterrupt:
             signal.signal(signal.SIGINT, self.previous)
 
 
-# The options that define a run: a saved state continues only a run with the same ones.
 RUN_KEYS = ("model_type", "input_length", "input_dim", "num_classes", "num_hidden", "batch_size", "learning_rate",
             "train_steps", "max_norm", "seed", "min_steps", "patience", "forget_bias", "chrono", "identity_init",
             "curriculum")
@@ -310,12 +312,12 @@ def train(config, progress=True, on_window=None, state_path=None):
     bar.close()
     train_time = time_before + time.time() - start
     if state_path and stop_reason == "interrupted":
-        save_state(state_path, {
-            "options": {k: config.get(k) for k in RUN_KEYS}, "device": device.type, "model": model.state_dict(),
+        save_atomically({
+            "options": run_options(config), "device": device.type, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "loss_sum": loss_sum.item(),
             "correct_sum": correct_sum.item(), "curve": curve, "step": step, "length": length,
             "length_start": length_start, "best_loss": best_loss, "best_step": best_step,
-            "solved_windows": solved_windows, "wall_time": train_time})
+            "solved_windows": solved_windows, "wall_time": train_time}, state_path)
     elif state_path:
         Path(state_path).unlink(missing_ok=True)
     # A run that will continue is scored when it ends.
