@@ -176,15 +176,15 @@ def plan(rows, args):
     todo, skipped, pending = [], set(), set()
     for k, run in enumerate(main_runs(args.recipes, args.models, args.seeds, args.lengths)):
         recipe, model, T = run[:3]
-        if run in done or not args.min_length <= T <= args.max_length:
+        if run in done:
             continue
         lengths = sorted(args.lengths or RECIPES[recipe][model]["lengths"])
         reason = stopped_climbing(results_by_length(rows, recipe, model), lengths, T, args.seeds)
         if reason:
             skipped.add((recipe, model, T, reason))
             continue
-        pending.add((recipe, model))
-        if k % count == index:
+        pending.add((recipe, model))  # also outside --min_length/--max_length: its main pass is not complete
+        if args.min_length <= T <= args.max_length and k % count == index:
             todo.append(run)
     # The near and check passes of a recipe and model wait for its main pass; shards split them by a hash.
     for recipe in args.recipes:

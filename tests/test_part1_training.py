@@ -165,6 +165,9 @@ def test_sweep_length_filters_split_the_main_pass_without_overlap():
     high = sweep.plan([], sweep_args(min_length=15))[0]
     assert {run[2] for run in low} == {5, 10} and {run[2] for run in high} == {15, 20}
     assert sorted(low + high) == sorted(sweep.plan([], sweep_args())[0])
+    # Lengths outside the filter still count as the main pass's: no near or check runs before they are done.
+    rows = [row(T, s, 1.0) for T in (5, 10) for s in range(3)]
+    assert sweep.plan(rows, sweep_args(max_length=10))[0] == []
 
 
 def test_probe_reads_a_linearly_stored_digit_and_not_noise():
