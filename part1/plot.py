@@ -2,16 +2,13 @@
 
     python part1/plot.py
 
-Reads part1/results/{accuracy_vs_length,training_curves,grads_over_time}.csv and writes
-report/figures/{accuracy_vs_length,training_curves,grads_over_time}.png and the LaTeX snippets
-report/generated/part1_*.tex that the report inputs. accuracy_vs_length.csv holds the sweep under
-the old stopping rule (patience 1,500, at most 8,000 steps) until the report moves to the new one.
-
-From the new sweep (results/sweep_runs.csv, when present): report/figures/steps_to_solve.png,
-report/generated/part1_sweep_horizons.tex and results/sweep_summary.md (per recipe, model and
-length: seeds solved, accuracy, steps; the horizons, the convergence check, the lengths not run).
-From results/probe.csv and probe_units.csv (part1/probe.py): report/figures/memory_probe.png and
-report/figures/lstm_memory_units.png.
+From the sweep (results/sweep_runs.csv and sweep_curves.csv, written by part1/sweep.py):
+report/figures/{accuracy_vs_length,training_curves,steps_to_solve}.png, the tables
+report/generated/part1_{horizons,accuracy_template,accuracy_tuned}.tex, the numbers the text quotes
+(report/generated/part1_macros.tex) and results/sweep_summary.md (per recipe, model and length:
+seeds solved, accuracy, steps; the horizons, the convergence check, the lengths not run).
+From results/grads_over_time.csv: report/figures/grads_over_time.png. From results/probe.csv and
+probe_units.csv (part1/probe.py): report/figures/memory_probe.png and lstm_memory_units.png.
 """
 import csv
 import statistics
@@ -27,25 +24,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part1 import cli, grads_over_time, sweep  # noqa: E402
+from part1 import train as train_script  # noqa: E402
+from report.figure_text import save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "part1" / "results"
 FIGURES = ROOT / "report" / "figures"
 GENERATED = ROOT / "report" / "generated"
-COLORS = {"RNN": "tab:blue", "LSTM": "tab:orange"}
-SOLVED = 0.99  # a length counts as mastered when the mean held-out accuracy over seeds reaches this
-# The recipes and rule of accuracy_vs_length.csv (the sweep before issue 11).
-OLD_RECIPES = {"onehot": "template recipe, one-hot digits",
-               "raw": "template recipe, raw digit value as input (the template's input_dim 1)",
-               "tuned": "one-hot digits, curriculum over lengths; LSTM forget-gate bias 1"}
-PATIENCE, TRAIN_STEPS = 1500, 8000
+MODELS = ("RNN", "LSTM")
+SOLVED = sweep.SOLVED  # a run solves its length when its held-out accuracy reaches this
 RECIPE_COLORS = {"onehot": "tab:blue", "raw": "tab:gray", "tuned": "tab:red", "curriculum": "tab:green",
                  "forget_bias": "tab:purple", "chrono": "tab:orange"}
-# Text of at least 8 pt in print: the new figures are drawn at the size they are printed (the report's
+# Text of at least 8 pt in print: the figures are drawn at the size they are printed (the report's
 # text is 5.5 in wide) and saved without cropping or scaling.
 PRINT = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
          "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.titlesize": 8}
 TEXT_WIDTH = 5.5  # inches
+# The template recipes and the tuned ones (with the LSTM's ablations): one appendix table each.
+TEMPLATE_PAIRS = [("onehot", "RNN"), ("onehot", "LSTM"), ("raw", "RNN"), ("raw", "LSTM")]
+TUNED_PAIRS = [("tuned", "RNN"), ("tuned", "LSTM"), ("curriculum", "LSTM"), ("forget_bias", "LSTM"),
+               ("chrono", "LSTM")]
 
 
 def read_csv(path):
@@ -53,120 +51,180 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-def accuracy_by_length(rows):
-    """{(recipe, model): {T: [accuracy per seed]}}"""
-    table = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        table[r["recipe"], r["model"]][int(r["palindrome_length"])].append(float(r["eval_accuracy"]))
-    return table
-
-
 def latex_escape(text):
     return text.replace("_", r"\_")
 
 
-def horizon(by_length):
-    """The longest swept T whose mean accuracy over seeds is >= SOLVED (None if there is none)."""
-    mastered = [T for T, accs in by_length.items() if statistics.mean(accs) >= SOLVED]
-    return max(mastered, default=None)
+def accuracies(by_length):
+    """{T: [held-out accuracy per seed]} from {T: [row per seed]}."""
+    return {T: [float(r["eval_accuracy"]) for r in runs] for T, runs in by_length.items()}
 
 
-def plot_accuracy(table, recipes, path):
-    fig, axes = plt.subplots(1, len(recipes), figsize=(4.6 * len(recipes), 3.6), sharey=True, squeeze=False)
-    for ax, recipe in zip(axes[0], recipes, strict=True):
-        for model in ("RNN", "LSTM"):
+def solved_count(runs):
+    return f"{sum(r['solved'] == 'True' for r in runs)}/{len(runs)}"
+
+
+def log_length_axis(ax, longest):
+    ax.set_xscale("log")
+    ticks = [T for T in (5, 10, 20, 50, 100, 200, 500) if T <= longest * 1.2]
+    ax.set_xticks(ticks, [str(T) for T in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("palindrome length T")
+
+
+def plot_accuracy(table, path):
+    """Held-out accuracy against T per model: the mean over seeds per recipe, and every seed as a dot."""
+    with plt.rc_context(PRINT):
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.9), sharey=True, layout="constrained")
+        for ax, model in zip(axes, MODELS, strict=True):
+            longest = 5
+            for k, recipe in enumerate(sweep.RECIPES):
+                by_length = table.get((recipe, model))
+                if not by_length:
+                    continue
+                color, offset = RECIPE_COLORS[recipe], 1 + 0.03 * (k - 2.5)  # a little apart on the log axis
+                accs = accuracies(by_length)
+                Ts = sorted(accs)
+                longest = max(longest, Ts[-1])
+                ax.plot([T * offset for T in Ts], [statistics.mean(accs[T]) for T in Ts], "-", color=color,
+                        linewidth=1, label=recipe)
+                seeds = [(T * offset, a) for T in Ts for a in accs[T]]
+                ax.plot(*zip(*seeds, strict=True), "o", color=color, markersize=2.5, alpha=0.6)
+            ax.axhline(0.1, color="gray", linestyle=":", linewidth=1)
+            log_length_axis(ax, longest)
+            ax.set_title(model)
+            ax.set_ylim(0, 1.04)
+            ax.grid(alpha=0.3, which="both", linewidth=0.5)
+        axes[0].set_ylabel("held-out accuracy")
+        handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+        fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=6, frameon=False,
+                   columnspacing=1, handletextpad=0.4)
+        save(fig, path)
+        plt.close(fig)
+
+
+def plot_curves(curves, recipe, lengths, path, seed="0"):
+    """Training accuracy (100-step windows) of one seed per length, one panel per model."""
+    cmap = plt.get_cmap("viridis")
+    with plt.rc_context(PRINT):
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.5), sharey=True, layout="constrained")
+        for ax, model in zip(axes, MODELS, strict=True):
+            for k, T in enumerate(lengths):
+                points = [(int(r["step"]), float(r["accuracy"])) for r in curves
+                          if (r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"])
+                          == (recipe, model, str(T), seed, "False")]
+                if points:
+                    ax.plot(*zip(*points, strict=True), color=cmap(k / max(1, len(lengths) - 1)), linewidth=1,
+                            label=f"T = {T}")
+            ax.set_xscale("log")
+            ax.set_title(f"{model}, {recipe} recipe, seed {seed}")
+            ax.set_xlabel("training step")
+            ax.set_ylim(0, 1.04)
+            ax.grid(alpha=0.3, which="both", linewidth=0.5)
+        axes[0].set_ylabel("training accuracy")
+        handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+        fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False)
+        save(fig, path)
+        plt.close(fig)
+
+
+def horizon_rows(table, checks):
+    """Per recipe and model: horizon, seeds solved there, the next swept length and its seeds solved,
+    and the convergence check (twice the budget) at that length."""
+    out = []
+    for recipe, spec in sweep.RECIPES.items():
+        for model in MODELS:
             by_length = table.get((recipe, model))
             if not by_length:
                 continue
-            Ts = sorted(by_length)
-            mean = [statistics.mean(by_length[T]) for T in Ts]
-            lo = [min(by_length[T]) for T in Ts]
-            hi = [max(by_length[T]) for T in Ts]
-            seeds = min(len(by_length[T]) for T in Ts)
-            ax.plot(Ts, mean, "o-", color=COLORS[model], label=f"{model} (mean of {seeds}+ seeds)")
-            ax.fill_between(Ts, lo, hi, color=COLORS[model], alpha=0.2, linewidth=0)
-        ax.axhline(0.1, color="gray", linestyle=":", linewidth=1, label="chance")
-        ax.set_title(f"{recipe}:\n{OLD_RECIPES[recipe]}", fontsize=8)
-        ax.set_xlabel("palindrome length T")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("held-out accuracy (10,000 palindromes)")
-    axes[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("Held-out accuracy versus palindrome length\n(line: mean over seeds; band: min to max)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+            h = sweep.horizon(accuracies(by_length))
+            past = [T for T in spec[model]["lengths"] if (h is None or T > h) and T in by_length][:1]
+            check = checks.get((recipe, model, past[0])) if past else None
+            out.append({"recipe": recipe, "model": model, "horizon": h,
+                        "at_horizon": solved_count(by_length[h]) if h else "",
+                        "past": past[0] if past else None, "at_past": solved_count(by_length[past[0]]) if past else "",
+                        "check": check and {"solved": solved_count(check), "stands": statistics.mean(
+                            float(r["eval_accuracy"]) for r in check) < SOLVED}})
+    return out
 
 
-def plot_curves(rows, recipe, lengths, path, seed="0"):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
-    cmap = plt.get_cmap("viridis")
-    for ax, model in zip(axes, ("RNN", "LSTM"), strict=True):
-        for k, T in enumerate(lengths):
-            points = [(int(r["step"]), float(r["accuracy"])) for r in rows
-                      if (r["recipe"], r["model"], r["palindrome_length"], r["seed"]) == (recipe, model, str(T), seed)]
-            if points:
-                steps, acc = zip(*points, strict=True)
-                ax.plot(steps, acc, color=cmap(k / max(1, len(lengths) - 1)), label=f"T = {T}")
-        ax.set_title(f"{model} ({recipe} recipe, seed {seed})", fontsize=9)
-        ax.set_xlabel("training step")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("training accuracy (100-step window)")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-
-
-def write_tables(table, recipes, rows, path):
-    models = ("RNN", "LSTM")
-    lines = ["% Generated by part1/plot.py from part1/results/accuracy_vs_length.csv; do not edit.",
-             r"\begin{tabular}{ll" + "c" * len(models) + "}", r"\hline",
-             "recipe & description & " + " & ".join(f"{m} horizon" for m in models) + r" \\", r"\hline"]
-    for recipe in recipes:
-        cells = []
-        for m in models:
-            h = horizon(table.get((recipe, m), {}))
-            cells.append(str(h) if h else "--")
-        lines.append(f"{recipe} & {latex_escape(OLD_RECIPES[recipe])} & " + " & ".join(cells) + r" \\")
+def write_horizons(rows, path):
+    lines = ["% Generated by part1/plot.py from part1/results/sweep_runs.csv; do not edit.",
+             r"\begin{tabular}{llcccccc}", r"\hline",
+             r"recipe & model & horizon & solved & next $T$ & solved & check: solved & horizon \\", r"\hline"]
+    for r in rows:
+        check = (r["check"]["solved"], "stands" if r["check"]["stands"] else "moves") if r["check"] else ("", "")
+        lines.append(" & ".join([latex_escape(r["recipe"]), r["model"], str(r["horizon"] or "--"), r["at_horizon"],
+                                 str(r["past"] or "--"), r["at_past"], *check]) + r" \\")
     lines += [r"\hline", r"\end{tabular}", ""]
-    (path / "part1_horizons.tex").write_text("\n".join(lines))
+    path.write_text("\n".join(lines))
 
-    lengths = sorted({T for key in table for T in table[key]})
-    lines = ["% Generated by part1/plot.py from part1/results/accuracy_vs_length.csv; do not edit.",
-             r"\begin{tabular}{l" + "c" * len(recipes) * 2 + "}", r"\hline",
-             " & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{recipe}}}" for recipe in recipes) + r" \\",
-             "T & " + " & ".join(" & ".join(models) for _ in recipes) + r" \\", r"\hline"]
+
+def write_accuracy_table(table, pairs, path):
+    """Per length: seeds solved and mean held-out accuracy, one column per (recipe, model)."""
+    lengths = sorted({T for pair in pairs for T in table.get(pair, {})})
+    lines = ["% Generated by part1/plot.py from part1/results/sweep_runs.csv; do not edit.",
+             r"\begin{tabular}{r" + "c" * len(pairs) + "}", r"\hline",
+             "$T$ & " + " & ".join(f"{latex_escape(recipe)} {model}" for recipe, model in pairs) + r" \\", r"\hline"]
     for T in lengths:
         cells = []
-        for recipe in recipes:
-            for m in models:
-                accs = table.get((recipe, m), {}).get(T)
-                if accs:
-                    sd = statistics.pstdev(accs)
-                    cells.append(f"{statistics.mean(accs):.3f}" + (f" $\\pm$ {sd:.3f}" if sd >= 0.0005 else ""))
-                else:
-                    cells.append("")
+        for pair in pairs:
+            runs = table.get(pair, {}).get(T)
+            cells.append(f"{solved_count(runs)} ({statistics.mean(float(r['eval_accuracy']) for r in runs):.3f})"
+                         if runs else "")
         lines.append(f"{T} & " + " & ".join(cells) + r" \\")
     lines += [r"\hline", r"\end{tabular}", ""]
-    (path / "part1_accuracy_table.tex").write_text("\n".join(lines))
+    path.write_text("\n".join(lines))
 
-    seeds = sorted({r["seed"] for r in rows})
-    devices = sorted({r["device"] for r in rows})
-    macros = [
-        "% Generated by part1/plot.py from part1/results/accuracy_vs_length.csv; do not edit.",
-        rf"\newcommand{{\PartOneRuns}}{{{len(rows)}}}",
-        rf"\newcommand{{\PartOneSeeds}}{{{len(seeds)}}}",
-        rf"\newcommand{{\PartOneDevices}}{{{', '.join(devices)}}}",
-        rf"\newcommand{{\PartOneSolvedThreshold}}{{{SOLVED}}}",
-        rf"\newcommand{{\PartOnePatience}}{{{PATIENCE:,}}}",
-        rf"\newcommand{{\PartOneTrainSteps}}{{{TRAIN_STEPS:,}}}",
-    ]
-    for recipe in recipes:
-        for m in models:
-            h = horizon(table.get((recipe, m), {}))
-            name = f"PartOneHorizon{recipe.capitalize()}{m.capitalize()}"
-            macros.append(rf"\newcommand{{\{name}}}{{{h if h else 'none'}}}")
-    (path / "part1_macros.tex").write_text("\n".join(macros) + "\n")
+
+def write_benchmark_table(markdown, path):
+    """benchmark.md's tables (one per CPU and thread setting) as one LaTeX table: ms per training step of
+    the hand-written BPTT, of the same model under autograd, and of PyTorch's module; median ratio."""
+    lines = ["% Generated by part1/plot.py from part1/results/benchmark.md; do not edit.",
+             r"\begin{tabular}{lrrrrr}", r"\hline",
+             r"model & $T$ & hand-written & autograd & PyTorch & ratio \\"]
+    for line in markdown.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if line.startswith("## "):
+            lines += [r"\hline", rf"\multicolumn{{6}}{{l}}{{\emph{{{line[3:].replace(' · ', ', ')}}}}} \\"]
+        elif line.startswith("|") and len(cells) == 7 and cells[1].isdigit():
+            lines.append(" & ".join(cells[:6]) + r" \\")
+    lines += [r"\hline", r"\end{tabular}", ""]
+    path.write_text("\n".join(lines))
+
+
+def thousands(n):
+    return f"{n:,}".replace(",", "{,}")
+
+
+def write_macros(rows, table, horizons, path):
+    """Numbers the text quotes: totals, the rule's budget, and one macro per cell of the sweep, read in the
+    report as \\solved{recipe}{model}{T}, \\acc{...}, \\stepsmedian{...}, \\horizon{recipe}{model}."""
+    hours = defaultdict(float)
+    for r in rows:
+        hours[r["device"]] += float(r["wall_time"]) / 3600
+    lines = ["% Generated by part1/plot.py from part1/results/sweep_runs.csv; do not edit.",
+             rf"\newcommand{{\PartOneRuns}}{{{thousands(len(rows))}}}",
+             rf"\newcommand{{\PartOneSolvedThreshold}}{{{SOLVED}}}",
+             rf"\newcommand{{\PartOneBudget}}{{{thousands(sweep.TRAIN_STEPS)}}}",
+             rf"\newcommand{{\PartOnePatience}}{{{thousands(sweep.PATIENCE)}}}",
+             rf"\newcommand{{\PartOneWindow}}{{{train_script.WINDOW}}}",
+             rf"\newcommand{{\PartOneSolvedWindows}}{{{train_script.SOLVED_WINDOWS}}}",
+             rf"\newcommand{{\PartOneCurriculumStart}}{{{train_script.CURRICULUM_START}}}",
+             rf"\newcommand{{\PartOneCurriculumGrowth}}{{{train_script.CURRICULUM_GROWTH}}}",
+             rf"\newcommand{{\PartOneEvalSize}}{{{thousands(vars(sweep.build_parser().parse_args([]))['eval_size'])}}}",
+             r"\newcommand{\PartOneHours}{" + "; ".join(f"{h:.1f}~h on {d.upper()}" for d, h in sorted(hours.items()))
+             + "}"]
+    cell = r"\expandafter\def\csname sweep/{}/{}/{}/{}\endcsname{{{}}}"
+    for (recipe, model), by_length in sorted(table.items()):
+        for T, runs in sorted(by_length.items()):
+            steps = statistics.median(int(r["steps"]) for r in runs)
+            lines += [cell.format("solved", recipe, model, T, solved_count(runs)),
+                      cell.format("acc", recipe, model, T, f"{statistics.mean(float(r['eval_accuracy']) for r in runs):.3f}"),
+                      cell.format("steps", recipe, model, T, thousands(round(steps)))]
+    for r in horizons:
+        lines.append(cell.format("horizon", r["recipe"], r["model"], "", r["horizon"] or "none"))
+    path.write_text("\n".join(lines) + "\n")
 
 
 def sweep_table(rows):
@@ -217,7 +275,7 @@ def plot_steps_to_solve(table, path):
                    columnspacing=1, handletextpad=0.4)
         fig.suptitle("Steps to reach held-out accuracy 0.99\n(dot: median, bar: range over the seeds that solved; "
                      "x: a run that did not solve)")
-        fig.savefig(path, dpi=200)
+        save(fig, path)
         plt.close(fig)
 
 
@@ -277,17 +335,6 @@ def sweep_summary(rows, table):
     return "\n".join(lines), horizons
 
 
-def write_sweep_horizons(horizons, path):
-    lines = ["% Generated by part1/plot.py from part1/results/sweep_runs.csv; do not edit.",
-             r"\begin{tabular}{llcc}", r"\hline", r"recipe & description & RNN horizon & LSTM horizon \\", r"\hline"]
-    for recipe, spec in sweep.RECIPES.items():
-        cells = [str(horizons[recipe, m] or "--") if (recipe, m) in horizons else "" for m in ("RNN", "LSTM")]
-        if any(cells):
-            lines.append(f"{latex_escape(recipe)} & {latex_escape(spec['about'])} & " + " & ".join(cells) + r" \\")
-    lines += [r"\hline", r"\end{tabular}", ""]
-    path.write_text("\n".join(lines))
-
-
 def plot_probe(rows, runs, path):
     """Accuracy of the linear read-out of the first digit against t, for each run and state; `runs` are the
     sweep's rows, which say whether each run solved its length."""
@@ -315,7 +362,7 @@ def plot_probe(rows, runs, path):
             ax.grid(alpha=0.3, linewidth=0.5)
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, frameon=False)
         axes[0].set_ylabel("probe accuracy (first digit)")
-        fig.savefig(path, dpi=200)
+        save(fig, path)
         plt.close(fig)
 
 
@@ -342,7 +389,7 @@ def plot_memory_units(rows, path):
         fig.legend(*axes[0][0].get_legend_handles_labels(), title="first digit", loc="outside right center",
                    frameon=False)
         fig.suptitle("LSTM: mean over the held-out palindromes that start with each digit")
-        fig.savefig(path, dpi=200)
+        save(fig, path)
         plt.close(fig)
 
 
@@ -352,34 +399,37 @@ def main(argv=None):
     parser.add_argument("--figures", type=Path, default=FIGURES)
     parser.add_argument("--generated", type=Path, default=GENERATED)
     args = parser.parse_args(argv)
+    runs = args.results / "sweep_runs.csv"
+    if not runs.exists():
+        raise ValueError(f"{runs}: no such file (part1/sweep.py writes it)")
     args.figures.mkdir(parents=True, exist_ok=True)
     args.generated.mkdir(parents=True, exist_ok=True)
 
-    rows = read_csv(args.results / "accuracy_vs_length.csv")
-    table = accuracy_by_length(rows)
-    recipes = [r for r in OLD_RECIPES if any(key[0] == r for key in table)]
-    plot_accuracy(table, recipes, args.figures / "accuracy_vs_length.png")
-    curves = read_csv(args.results / "training_curves.csv")
-    plot_curves(curves, "onehot", [10, 15, 20, 30, 50], args.figures / "training_curves.png")
-    write_tables(table, recipes, rows, args.generated)
+    rows = read_csv(runs)
+    table = sweep_table(rows)
+    checks = defaultdict(list)
+    for r in rows:
+        if r["check"] == "True":
+            checks[r["recipe"], r["model"], int(r["palindrome_length"])].append(r)
+    plot_accuracy(table, args.figures / "accuracy_vs_length.png")
+    plot_curves(read_csv(args.results / "sweep_curves.csv"), "onehot", [10, 15, 20, 25, 30],
+                args.figures / "training_curves.png")
+    plot_steps_to_solve(table, args.figures / "steps_to_solve.png")
+    horizons = horizon_rows(table, checks)
+    write_horizons(horizons, args.generated / "part1_horizons.tex")
+    write_accuracy_table(table, TEMPLATE_PAIRS, args.generated / "part1_accuracy_template.tex")
+    write_accuracy_table(table, TUNED_PAIRS, args.generated / "part1_accuracy_tuned.tex")
+    write_macros(rows, table, horizons, args.generated / "part1_macros.tex")
+    summary, _ = sweep_summary(rows, table)
+    (args.results / "sweep_summary.md").write_text(summary)
+    print(f"{len(rows)} runs; horizons " + ", ".join(f"{r['recipe']} {r['model']} {r['horizon']}" for r in horizons))
+
+    write_benchmark_table((args.results / "benchmark.md").read_text(), args.generated / "part1_benchmark.tex")
     grads = args.results / "grads_over_time.csv"
     if grads.exists():
         grads_over_time.plot(read_csv(grads), args.figures / "grads_over_time.png")
-    for recipe in recipes:
-        print(recipe + ": " + ", ".join(f"{m} horizon T = {horizon(table.get((recipe, m), {}))}"
-                                        for m in ("RNN", "LSTM")))
-
-    runs = args.results / "sweep_runs.csv"
-    if runs.exists():
-        rows = read_csv(runs)
-        table = sweep_table(rows)
-        plot_steps_to_solve(table, args.figures / "steps_to_solve.png")
-        summary, horizons = sweep_summary(rows, table)
-        (args.results / "sweep_summary.md").write_text(summary)
-        write_sweep_horizons(horizons, args.generated / "part1_sweep_horizons.tex")
-        print(f"new sweep: {len(rows)} runs; horizons " + ", ".join(f"{r} {m} {h}" for (r, m), h in horizons.items()))
-    if (args.results / "probe.csv").exists() and runs.exists():
-        plot_probe(read_csv(args.results / "probe.csv"), read_csv(runs), args.figures / "memory_probe.png")
+    if (args.results / "probe.csv").exists():
+        plot_probe(read_csv(args.results / "probe.csv"), rows, args.figures / "memory_probe.png")
     if (args.results / "probe_units.csv").exists():
         plot_memory_units(read_csv(args.results / "probe_units.csv"), args.figures / "lstm_memory_units.png")
 

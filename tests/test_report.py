@@ -2,7 +2,7 @@
 and the generated numbers in agreement with the results they come from. Needs no LaTeX.
 
 Every generated snippet is recomputed here, on its own, from the committed results it comes
-from (part1/results/accuracy_vs_length.csv, part2/results/grimm, part3/results/*.json) rather than
+from (part1/results/sweep_runs.csv, part2/results/grimm, part3/results/*.json) rather than
 with the plotting scripts' helpers: a failure means a snippet is older than its results (run
 `make -C report`).
 """
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "report"
 TEX = (REPORT / "report.tex").read_text()
 GENERATED = REPORT / "generated"
-ACCURACY_CSV = ROOT / "part1" / "results" / "accuracy_vs_length.csv"
+SWEEP_CSV = ROOT / "part1" / "results" / "sweep_runs.csv"
 PART2_RUN = ROOT / "part2" / "results" / "grimm"
 PART3_RESULTS = ROOT / "part3" / "results"
 QUESTIONS = ["1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "2.1", "2.2", "2.3",
@@ -39,19 +39,31 @@ def macros(path):
     return dict(re.findall(r"\\newcommand\{\\(\w+)\}\{(.*)\}\s*$", path.read_text(), re.M))
 
 
-def accuracies():
-    """{(recipe, model): {T: [held-out accuracy per seed]}} straight from the CSV."""
-    table = defaultdict(lambda: defaultdict(list))
-    with open(ACCURACY_CSV, newline="") as f:
+def sweep_runs():
+    """{(recipe, model): {T: [row per seed]}} of the runs at the normal budget, the check runs
+    {(recipe, model, T): [row]}, and all rows, straight from the CSV."""
+    with open(SWEEP_CSV, newline="") as f:
         rows = list(csv.DictReader(f))
+    table, checks = defaultdict(lambda: defaultdict(list)), defaultdict(list)
     for r in rows:
-        table[r["recipe"], r["model"]][int(r["palindrome_length"])].append(float(r["eval_accuracy"]))
-    return table, rows
+        if r["check"] == "True":
+            checks[r["recipe"], r["model"], int(r["palindrome_length"])].append(r)
+        else:
+            table[r["recipe"], r["model"]][int(r["palindrome_length"])].append(r)
+    return table, checks, rows
+
+
+def mean_accuracy(runs):
+    return sum(float(r["eval_accuracy"]) for r in runs) / len(runs)
+
+
+def solved_of(runs):
+    return f"{sum(r['solved'] == 'True' for r in runs)}/{len(runs)}"
 
 
 def longest_mastered(by_length):
     """The longest swept T with mean accuracy >= SOLVED; None if there is none."""
-    return max((T for T, accs in by_length.items() if sum(accs) / len(accs) >= SOLVED), default=None)
+    return max((T for T, runs in by_length.items() if mean_accuracy(runs) >= SOLVED), default=None)
 
 
 def tabular_rows(path):
@@ -113,47 +125,66 @@ def test_macros_used_by_the_report_are_defined():
     assert not missing, f"undefined in report/generated/: {missing}"
 
 
-def test_part1_accuracy_table_matches_csv():
-    table, _ = accuracies()
-    lines = (GENERATED / "part1_accuracy_table.tex").read_text()
-    recipes = re.findall(r"\\multicolumn\{2\}\{c\}\{(\w+)\}", lines)
-    assert recipes, "no recipes in part1_accuracy_table.tex"
-    assert set(recipes) == {recipe for recipe, _ in table}, "the table's recipes differ from the CSV's"
-    rows = tabular_rows(GENERATED / "part1_accuracy_table.tex")
-    lengths = sorted({T for key in table for T in table[key]})
-    assert [int(r[0]) for r in rows] == lengths
+@pytest.mark.parametrize("name", ["part1_accuracy_template.tex", "part1_accuracy_tuned.tex"])
+def test_part1_accuracy_tables_match_csv(name):
+    """Every cell: seeds solved and mean held-out accuracy of the runs at that length."""
+    table, _, _ = sweep_runs()
+    text = (GENERATED / name).read_text()
+    header = [line for line in text.splitlines() if line.startswith("$T$")][0]
+    pairs = [tuple(cell.strip().replace("\\_", "_").split()) for cell in header.rstrip("\\ ").split("&")[1:]]
+    assert pairs and all(pair in table for pair in pairs), pairs
+    rows = tabular_rows(GENERATED / name)
+    assert [int(r[0]) for r in rows] == sorted({T for pair in pairs for T in table[pair]})
     for row in rows:
         T = int(row[0])
-        cells = row[1:]
-        assert len(cells) == 2 * len(recipes)
-        for k, cell in enumerate(cells):
-            accs = table.get((recipes[k // 2], ("RNN", "LSTM")[k % 2]), {}).get(T)
-            if not accs:
-                assert cell == "", f"T={T}: {cell!r} in the table but no runs in the CSV"
-                continue
-            match = re.fullmatch(r"([\d.]+)(?: \$\\pm\$ ([\d.]+))?", cell)
-            assert match, f"T={T}: cannot read cell {cell!r}"
-            assert abs(float(match[1]) - statistics.mean(accs)) <= 0.0005 + 1e-9, f"T={T}: mean of {accs}"
-            sd = statistics.pstdev(accs)
-            if match[2] is None:
-                assert sd < 0.0005 + 1e-9
-            else:
-                assert abs(float(match[2]) - sd) <= 0.0005 + 1e-9, f"T={T}: spread of {accs}"
+        for pair, cell in zip(pairs, row[1:], strict=True):
+            runs = table[pair].get(T)
+            assert cell == (f"{solved_of(runs)} ({mean_accuracy(runs):.3f})" if runs else ""), (pair, T)
 
 
-def test_part1_horizons_and_macros_match_csv():
-    table, rows = accuracies()
-    horizon_rows = tabular_rows(GENERATED / "part1_horizons.tex")
-    assert {r[0] for r in horizon_rows} == {recipe for recipe, _ in table}
+def test_part1_horizons_match_csv():
+    """Horizon, seeds solved there and at the next swept length, and the convergence check."""
+    from part1.sweep import RECIPES
+
+    table, checks, _ = sweep_runs()
+    rows = tabular_rows(GENERATED / "part1_horizons.tex")
+    assert {(r[0].replace("\\_", "_"), r[1]) for r in rows} == set(table)
+    for recipe, model, h, at_h, past, at_past, check_solved, verdict in rows:
+        by_length = table[recipe.replace("\\_", "_"), model]
+        expected = longest_mastered(by_length)
+        assert h == (str(expected) if expected else "--")
+        assert at_h == (solved_of(by_length[expected]) if expected else "")
+        lengths = [T for T in RECIPES[recipe.replace("\\_", "_")][model]["lengths"]
+                   if (expected is None or T > expected) and T in by_length]
+        assert past == (str(lengths[0]) if lengths else "--")
+        assert at_past == (solved_of(by_length[lengths[0]]) if lengths else "")
+        check = checks.get((recipe.replace("\\_", "_"), model, lengths[0])) if lengths else None
+        assert check_solved == (solved_of(check) if check else "")
+        assert verdict == (("stands" if mean_accuracy(check) < SOLVED else "moves") if check else "")
+
+
+def test_part1_cells_quoted_in_the_text_match_csv():
+    """Every \\solved, \\acc, \\stepsmedian and \\horizon the text uses names a cell of the sweep with the
+    value the CSV gives (LaTeX stops on a missing one; this catches a stale one)."""
+    import statistics as stats
+
+    table, _, rows = sweep_runs()
+    cells = dict(re.findall(r"\\csname (sweep/[^\\]+)\\endcsname\{(.*)\}\s*$",
+                            (GENERATED / "part1_macros.tex").read_text(), re.M))
+    used = re.findall(r"\\(solved|acc|stepsmedian)\{([\w]+)\}\{(\w+)\}\{(\d+)\}", tex_body())
+    used_horizons = re.findall(r"\\horizon\{(\w+)\}\{(\w+)\}", tex_body())
+    assert used and used_horizons, "the text quotes no cell of the sweep"
+    for what, recipe, model, T in used:
+        runs = table[recipe, model][int(T)]
+        value = cells[f"sweep/{'steps' if what == 'stepsmedian' else what}/{recipe}/{model}/{T}/"[:-1]]
+        expected = {"solved": solved_of(runs), "acc": f"{mean_accuracy(runs):.3f}",
+                    "stepsmedian": f"{round(stats.median(int(r['steps']) for r in runs)):,}".replace(",", "{,}")}[what]
+        assert value == expected, (what, recipe, model, T)
+    for recipe, model in used_horizons:
+        expected = longest_mastered(table[recipe, model])
+        assert cells[f"sweep/horizon/{recipe}/{model}/"] == str(expected or "none"), (recipe, model)
     defined = macros(GENERATED / "part1_macros.tex")
-    for recipe, _description, rnn, lstm in horizon_rows:
-        for model, cell in (("RNN", rnn), ("LSTM", lstm)):
-            expected = longest_mastered(table[recipe, model]) if (recipe, model) in table else None
-            assert cell == (str(expected) if expected else "--"), f"{recipe} {model}"
-            macro = defined[f"PartOneHorizon{recipe.capitalize()}{model.capitalize()}"]
-            assert macro == (str(expected) if expected else "none"), f"{recipe} {model}"
-    assert int(defined["PartOneRuns"]) == len(rows)
-    assert int(defined["PartOneSeeds"]) == len({r["seed"] for r in rows})
+    assert defined["PartOneRuns"] == f"{len(rows):,}".replace(",", "{,}")
 
 
 def test_report_counts_match_a_fresh_lstm():
