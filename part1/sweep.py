@@ -38,10 +38,13 @@ import time
 import zlib
 from pathlib import Path
 
+import torch
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part1 import cli
 from part1 import train as train_script
+from part1.benchmark import machine_name
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "part1" / "results"
@@ -97,7 +100,7 @@ LOG_EVERY = 1000  # steps between the progress lines of a run
 COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "solved", "eval_accuracy", "eval_loss", "steps",
            "steps_at_final_length", "final_length", "stop_reason", "train_steps", "min_steps", "patience",
            "train_loss", "train_accuracy", "wall_time", "input_dim", "learning_rate", "lr_halvings", "forget_bias",
-           "chrono", "identity_init", "curriculum", "device"]
+           "chrono", "identity_init", "curriculum", "device", "machine"]
 CURVE_COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "step", "length", "loss", "accuracy"]
 
 
@@ -320,7 +323,8 @@ def main(argv=None):
             "forget_bias": config["forget_bias"] if model_type == "LSTM" else "",
             "chrono": config["chrono"] if model_type == "LSTM" else "",
             "identity_init": config["identity_init"] if model_type == "RNN" else "",
-            "curriculum": config["curriculum"], "device": result["device"]}])
+            "curriculum": config["curriculum"], "device": result["device"],
+            "machine": f"{machine_name(torch.device(result['device']))}, torch {torch.__version__}"}])
         print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps "
               f"({result['stop_reason']}, final length {result['final_length']}, {time.time() - start:.0f} s)",
               flush=True)

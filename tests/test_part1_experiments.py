@@ -55,6 +55,8 @@ def test_sweep_appends_one_row_per_run_and_resumes(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "acc.csv")))
     assert [(r["model"], r["palindrome_length"], r["seed"]) for r in rows] == [("RNN", "3", "0"), ("RNN", "4", "0")]
     assert all(0 <= float(r["eval_accuracy"]) <= 1 and r["recipe"] == "onehot" for r in rows)
+    # Which machine and PyTorch ran it: a seed reproduces its run only there.
+    assert all(r["machine"].endswith(f", torch {torch.__version__}") and len(r["machine"]) > 14 for r in rows)
     assert (tmp_path / "ckpt" / "onehot_RNN_T4_seed0.pt").exists()
     again = run("part1/sweep.py", *args)
     assert "0 runs to do" in again.stdout
