@@ -168,7 +168,7 @@ def test_part1_cells_quoted_in_the_text_match_csv():
     value the CSV gives (LaTeX stops on a missing one; this catches a stale one)."""
     import statistics as stats
 
-    table, _, rows = sweep_runs()
+    table, checks, rows = sweep_runs()
     cells = dict(re.findall(r"\\csname (sweep/[^\\]+)\\endcsname\{(.*)\}\s*$",
                             (GENERATED / "part1_macros.tex").read_text(), re.M))
     used = re.findall(r"\\(solved|acc|stepsmedian)\{([\w]+)\}\{(\w+)\}\{(\d+)\}", tex_body())
@@ -180,6 +180,11 @@ def test_part1_cells_quoted_in_the_text_match_csv():
         expected = {"solved": solved_of(runs), "acc": f"{mean_accuracy(runs):.3f}",
                     "stepsmedian": f"{round(stats.median(int(r['steps']) for r in runs)):,}".replace(",", "{,}")}[what]
         assert value == expected, (what, recipe, model, T)
+    for what, recipe, model, T in re.findall(r"\\(checksolved|checksteps)\{(\w+)\}\{(\w+)\}\{(\d+)\}", tex_body()):
+        runs = sorted(checks[recipe, model, int(T)], key=lambda r: int(r["seed"]))
+        expected = solved_of(runs) if what == "checksolved" else ", ".join(
+            f"{int(r['steps']):,}".replace(",", "{,}") for r in runs)
+        assert cells[f"sweep/{what}/{recipe}/{model}/{T}"] == expected, (what, recipe, model, T)
     for recipe, model in used_horizons:
         expected = longest_mastered(table[recipe, model])
         assert cells[f"sweep/horizon/{recipe}/{model}/"] == str(expected or "none"), (recipe, model)
