@@ -226,7 +226,9 @@ def test_part2_macros_match_the_committed_run():
 @needs_part2_run
 def test_part2_hyperparameter_table_matches_the_checkpoint():
     ckpt = torch.load(PART2_RUN / "checkpoint.pt", weights_only=True)
-    options, rows = ckpt["options"], dict(table_cells("part2_hyperparameters.tex"))
+    options = ckpt["options"]
+    rows = dict(pair for cells in table_cells("part2_hyperparameters.tex")  # two pairs a line
+                for pair in (cells[:2], cells[2:]) if pair[0])
     assert rows["sequence length $T$"] == str(options["seq_length"])
     assert rows["LSTM layers $\\times$ hidden units"] == \
         f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}"
@@ -243,14 +245,14 @@ def test_part2_sample_tables_quote_samples_txt():
     quoted = defaultdict(list)
     for cells in table_cells("part2_samples.tex"):
         step = int(cells[0]) if cells[0] else step
-        quoted[step].append(untex(cells[1]))
+        quoted[step] += [untex(cell) for cell in cells[1:] if cell]
     assert len(quoted) >= 3 and min(quoted) == min(samples) and max(quoted) == max(samples)
     for step, texts in quoted.items():
         assert texts == [text for kind, text in samples[step] if kind == "greedy"], step
     long_rows = table_cells("part2_long_samples.tex")
     assert long_rows and all(
         untex(cell) in [text for kind, text in samples[int(step)] if kind == "greedy_long"]
-        for step, cell in long_rows)
+        for step, _, _, cell in long_rows)
     last = max(samples)
     assert [(tau, untex(cell)) for tau, cell in table_cells("part2_temperature.tex")] == \
         [(f"$\\tau={kind[4:]}$", text) for kind, text in samples[last] if kind.startswith("tau=")]
