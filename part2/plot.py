@@ -35,7 +35,7 @@ def read_metrics(path):
 def plot(run, out):
     m = read_metrics(Path(run) / "metrics.csv")
     with plt.rc_context(PRINT_STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.9))
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.5))
         for ax, what, unit in ((axes[0], "loss", "cross-entropy (nats/char)"),
                                (axes[1], "accuracy", "next-character accuracy")):
             for split, label, style in (
@@ -52,7 +52,7 @@ def plot(run, out):
             ax.grid(alpha=0.3)
         axes[0].set_ylim(top=min(4.5, axes[0].get_ylim()[1]))
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.09 * ((len(labels) + 1) // 2)))
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.1 * ((len(labels) + 1) // 2)))
         fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False)
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         save(fig, out)

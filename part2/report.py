@@ -64,20 +64,20 @@ def hyperparameters(options, n_params, steps):
              f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}"),
             ("parameters", f"{n_params:,}".replace(",", "\\,")),
             ("batch size", options["batch_size"]),
+            ("training steps", steps),
+            ("seed", options["seed"]),
             ("optimizer, learning rate",
              (f"AdamW (weight decay {options['weight_decay']:g})" if options.get("weight_decay")
               else "Adam") + f", {options['learning_rate']:g}"),
-            ("learning-rate decay",
-             f"$\\times{options['learning_rate_decay']:g}$ every {options['learning_rate_step']} steps"
-             + (", then linearly to 0" if options.get("linear_decay") else "")),
+            ("learning-rate steps",
+             f"$\\times{options['learning_rate_decay']:g}$ every {options['learning_rate_step']} steps"),
+            ("and linearly to 0", "yes" if options.get("linear_decay") else "no"),
             ("read-out bias at start",
-             "log character frequencies" if options.get("unigram_bias") else "random"),
+             "log char.\\ frequencies" if options.get("unigram_bias") else "random"),
             ("dropout keep probability", f"{options['dropout_keep_prob']:g}"
              + (" (also on the LSTM's input and output)" if options.get("io_dropout") else "")),
-            ("arithmetic of the training steps", options.get("precision", "float32")),
-            ("gradient clipping (max norm)", f"{options['max_norm']:g}"),
-            ("training steps", steps),
-            ("seed", options["seed"])]
+            ("training arithmetic", options.get("precision", "float32")),
+            ("gradient-norm clipping", f"{options['max_norm']:g}")]
     half = (len(rows) + 1) // 2
     lines = [f"{a} & {x} & {b} & {y} \\\\"
              for (a, x), (b, y) in zip(rows[:half], rows[half:] + [("", "")] * (2 * half - len(rows)),
