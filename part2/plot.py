@@ -35,7 +35,7 @@ def read_metrics(path):
 def plot(run, out):
     m = read_metrics(Path(run) / "metrics.csv")
     with plt.rc_context(PRINT_STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.5))
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.35))
         for ax, what, unit in ((axes[0], "loss", "cross-entropy (nats/char)"),
                                (axes[1], "accuracy", "next-character accuracy")):
             for split, label, style in (

@@ -68,7 +68,7 @@ def plot_figure2(results_path, fig_dir):
     on_path = [(u, v) in path_edges or (v, u) in path_edges for u, v in graph.edges]
     ends = (res["source"], res["target"])
     with plt.rc_context(PRINT_STYLE):
-        fig, ax = plt.subplots(figsize=(1.9, 1.7))
+        fig, ax = plt.subplots(figsize=(1.9, 1.5))
         nx.draw_networkx(graph, pos, ax=ax, node_color=["tab:red" if v in ends else "lightgrey"
                                                         for v in graph.nodes],
                          edge_color=["tab:red" if p else "grey" for p in on_path],
@@ -77,7 +77,7 @@ def plot_figure2(results_path, fig_dir):
         graph_png = _save(fig, Path(fig_dir) / "figure2_graph.png")
 
         spread = res["signal_per_layer"]
-        fig, ax = plt.subplots(figsize=(3.3, 0.3 * len(spread) + 0.6))
+        fig, ax = plt.subplots(figsize=(3.3, 0.27 * len(spread) + 0.55))
         reached = ListedColormap(["white", "#f4a582"])
         ax.imshow([[s > 0 for s in row] for row in spread], cmap=reached, vmin=0, vmax=1,
                   aspect="auto")
