@@ -87,7 +87,7 @@ def plot_figure2(results_path, fig_dir):
         ax.set_xticks(range(len(res["nodes"])), res["nodes"])
         ax.set_yticks(range(len(spread)), [f"k = {k}" for k in range(len(spread))])
         ax.set_xlabel("node")
-        ax.set_ylabel("updates")
+        ax.set_ylabel("updates k")
         spread_png = _save(fig, Path(fig_dir) / "figure2_spread.png")
     return [graph_png, spread_png]
 
