@@ -159,7 +159,7 @@ def write_snippets(run, out, prompt):
                   quoted(text))
                  for s in pick_steps(sample_steps, 3) for kind, text in samples[s] if kind == "greedy_long"]
     (out / "part2_long_samples.tex").write_text(header + labelled_table(
-        "step & before loop & period & greedy sample, 200 characters", long_rows, "0.68\\linewidth",
+        "step & before loop & period & greedy sample, 200 characters", long_rows, "0.64\\linewidth",
         columns="rrr"))
     tau_rows = [(f"$\\tau={kind[4:]}$", quoted(text)) for kind, text in samples[last]
                 if kind.startswith("tau=")]
