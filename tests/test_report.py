@@ -583,3 +583,37 @@ def test_the_main_text_is_at_most_10_pages(built_report):
     aux = (built_report / "report.aux").read_text()
     page = int(re.search(r"\\newlabel\{main-end\}\{\{[^}]*\}\{(\d+)\}", aux)[1])
     assert page <= 10, f"the main text ends on page {page}: move what is extra to the appendix"
+
+
+def floats_by_question():
+    """{label: question} of every figure and table of the main text, by the heading it follows in report.tex."""
+    body = tex_body().split(r"\label{main-end}")[0]
+    found, question = {}, None
+    for m in re.finditer(r"\\subsection\*\{Question (\d\.\d)|\\begin\{(?:figure|table)\}(.*?)\\end\{(?:figure|table)\}",
+                         body, re.S):
+        if m[1]:
+            question = m[1]
+        else:
+            found[re.search(r"\\label\{([^}]+)\}", m[2])[1]] = question
+    return found
+
+
+@needs_latex
+@pytest.mark.timeout(600)
+def test_every_float_is_printed_within_its_question(built_report):
+    """A figure or table written under Question X.Y prints after that heading and before the next."""
+    aux = (built_report / "report.aux").read_text()
+    text = subprocess.run(["pdftotext", str(built_report / "report.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    line_start = r"(?<![^\n\f])"  # a line's or a page's first character
+    headings = [(m.start(), m[1]) for m in re.finditer(line_start + r"Question (\d\.\d)\b", text)]
+    headings.append((text.index("\nReferences\n"), None))
+    floats = floats_by_question()
+    assert len(floats) >= 5
+    for label, question in floats.items():
+        number, kind = re.search(r"\\newlabel\{" + re.escape(label) + r"\}\{\{(\w+)\}\{\d+\}\{.*\}\{(figure|table)\.",
+                                 aux).groups()
+        caption = re.search(line_start + rf"{kind.capitalize()} {number}:", text)
+        assert caption, f"no caption of {label} in the PDF"
+        printed_under = max((h for h in headings if h[0] < caption.start()), default=(0, None))[1]
+        assert printed_under == question, f"{label} is written in Question {question}, printed in {printed_under}"
