@@ -22,6 +22,7 @@ if __package__ in (None, ""):
 from part1 import cli
 from part1.dataset import PalindromeDataset
 from part1.train import build_model, load_checkpoint
+from report.figure_text import save
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "part1" / "results" / "checkpoints"
@@ -59,21 +60,25 @@ def plot(rows, figure):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    colors = {"RNN": "tab:blue", "LSTM": "tab:orange", "LSTM b_f=1": "tab:green"}
-    for (model, trained) in sorted({(r["model"], r["trained"]) for r in rows}, key=lambda k: (k[1], k[0])):
-        points = [(int(r["t"]), float(r["grad_norm"])) for r in rows if (r["model"], r["trained"]) == (model, trained)]
-        t, g = zip(*sorted(points), strict=True)
-        label = f"{model}, {'trained on T = 100' if trained == 'True' else 'untrained'}"
-        ax.semilogy(t, g, color=colors.get(model), linestyle="-" if trained == "True" else "--", label=label)
-    ax.set_xlabel("time step t")
-    ax.set_ylabel(r"mean $\|\partial \mathcal{L} / \partial h^{(t)}\|$")
-    ax.set_title("Gradient reaching each hidden state (palindromes of length 100)")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=150)
+    # Drawn at about the width report.tex includes it at (0.75 of a 5.5 in text), so 9 pt prints near 9 pt.
+    style = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 9, "xtick.labelsize": 9,
+             "ytick.labelsize": 9}
+    with plt.rc_context(style):
+        fig, ax = plt.subplots(figsize=(4.3, 2.9))
+        colors = {"RNN": "tab:blue", "LSTM": "tab:orange", "LSTM b_f=1": "tab:green"}
+        for (model, trained) in sorted({(r["model"], r["trained"]) for r in rows}, key=lambda k: (k[1], k[0])):
+            points = [(int(r["t"]), float(r["grad_norm"])) for r in rows
+                      if (r["model"], r["trained"]) == (model, trained)]
+            t, g = zip(*sorted(points), strict=True)
+            label = f"{model}, {'trained on T = 100' if trained == 'True' else 'untrained'}"
+            ax.semilogy(t, g, color=colors.get(model), linestyle="-" if trained == "True" else "--", label=label)
+        ax.set_xlabel("time step t")
+        ax.set_ylabel(r"mean $\|\partial \mathcal{L} / \partial h^{(t)}\|$")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        save(fig, figure)
     plt.close(fig)
 
 

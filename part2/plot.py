@@ -14,6 +14,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part2 import cli  # noqa: E402
+from report.figure_text import save  # noqa: E402
+
+# Drawn at the report's text width (5.5 in) and included at it, so 9 pt here prints at 9 pt.
+PRINT_STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 9,
+               "xtick.labelsize": 9, "ytick.labelsize": 9}
+TEXT_WIDTH_IN = 5.5
 
 
 def read_metrics(path):
@@ -28,26 +34,28 @@ def read_metrics(path):
 
 def plot(run, out):
     m = read_metrics(Path(run) / "metrics.csv")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, what, unit in ((axes[0], "loss", "cross-entropy (nats/char)"),
-                           (axes[1], "accuracy", "next-character accuracy")):
-        for split, label, style in (
-                ("train", "train (random windows)", dict(lw=0.6, alpha=0.6)),
-                ("val", "validation (whole split, state carried)", dict(marker="o", ms=3))):
-            ax.plot(*zip(*m[f"{split}_{what}"], strict=True), label=label, **style)
-        if what == "loss":  # runs from before the fresh-state evaluation lack these columns
-            for name, label in (("val_loss_window", "validation, training-length windows, fresh state"),
-                                ("val_loss_window_256", "validation, 256-char windows, fresh state")):
-                if m.get(name):
-                    ax.plot(*zip(*m[name], strict=True), label=label, marker=".", ms=3, lw=0.8)
-        ax.set_xlabel("training step")
-        ax.set_ylabel(unit)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    axes[0].set_ylim(top=min(4.5, axes[0].get_ylim()[1]))
-    fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150)
+    with plt.rc_context(PRINT_STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.35))
+        for ax, what, unit in ((axes[0], "loss", "cross-entropy (nats/char)"),
+                               (axes[1], "accuracy", "next-character accuracy")):
+            for split, label, style in (
+                    ("train", "train (random windows)", dict(lw=0.6, alpha=0.6)),
+                    ("val", "validation (whole split, state carried)", dict(marker="o", ms=3))):
+                ax.plot(*zip(*m[f"{split}_{what}"], strict=True), label=label, **style)
+            if what == "loss":  # runs from before the fresh-state evaluation lack these columns
+                for name, label in (("val_loss_window", "validation, training-length windows, fresh state"),
+                                    ("val_loss_window_256", "validation, 256-char windows, fresh state")):
+                    if m.get(name):
+                        ax.plot(*zip(*m[name], strict=True), label=label, marker=".", ms=3, lw=0.8)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(unit)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylim(top=min(4.5, axes[0].get_ylim()[1]))
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.1 * ((len(labels) + 1) // 2)))
+        fig.legend(handles, labels, loc="upper center", ncol=2, frameon=False)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        save(fig, out)
     plt.close(fig)
 
 

@@ -57,44 +57,65 @@ def pick_steps(steps, n=4):
 
 
 def hyperparameters(options, n_params, steps):
-    rows = [("book file", tex(options["txt_file"])),
-            ("sequence length $T$", options["seq_length"]),
+    """Two name-value pairs per line, to keep the table short (the book is named in the caption)."""
+    rows = [("sequence length $T$", options["seq_length"]),
             ("embedding size", options["embedding_dim"] or "one-hot"),
             ("LSTM layers $\\times$ hidden units",
              f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}"),
             ("parameters", f"{n_params:,}".replace(",", "\\,")),
             ("batch size", options["batch_size"]),
+            ("training steps", steps),
+            ("seed", options["seed"]),
             ("optimizer, learning rate",
              (f"AdamW (weight decay {options['weight_decay']:g})" if options.get("weight_decay")
               else "Adam") + f", {options['learning_rate']:g}"),
-            ("learning-rate decay",
-             f"$\\times{options['learning_rate_decay']:g}$ every {options['learning_rate_step']} steps"
-             + (", and linearly to 0 at the end" if options.get("linear_decay") else "")),
+            ("learning-rate steps",
+             f"$\\times{options['learning_rate_decay']:g}$ every {options['learning_rate_step']} steps"),
+            ("and linearly to 0", "yes" if options.get("linear_decay") else "no"),
             ("read-out bias at start",
-             "log character frequencies" if options.get("unigram_bias") else "random"),
+             "log char.\\ frequencies" if options.get("unigram_bias") else "random"),
             ("dropout keep probability", f"{options['dropout_keep_prob']:g}"
              + (" (also on the LSTM's input and output)" if options.get("io_dropout") else "")),
-            ("arithmetic of the training steps", options.get("precision", "float32")),
-            ("gradient clipping (max norm)", f"{options['max_norm']:g}"),
-            ("training steps", steps),
-            ("seed", options["seed"])]
-    body = "\n".join(f"{name} & {value} \\\\" for name, value in rows)
-    return ("\\begin{tabular}{ll}\n\\toprule\nhyperparameter & value \\\\\n\\midrule\n"
-            f"{body}\n\\bottomrule\n\\end{{tabular}}\n")
+            ("training arithmetic", options.get("precision", "float32")),
+            ("gradient-norm clipping", f"{options['max_norm']:g}")]
+    half = (len(rows) + 1) // 2
+    lines = [f"{a} & {x} & {b} & {y} \\\\"
+             for (a, x), (b, y) in zip(rows[:half], rows[half:] + [("", "")] * (2 * half - len(rows)),
+                                       strict=True)]
+    return ("\\begin{tabular}{llll}\n\\toprule\nhyperparameter & value & hyperparameter & value \\\\\n"
+            "\\midrule\n" + "\n".join(lines) + "\n\\bottomrule\n\\end{tabular}\n")
 
 
-def sample_table(samples, steps):
+def sample_table(samples, steps, per_line=2):
+    """The greedy samples of each step, `per_line` to a line."""
     blocks = []
     for step in steps:
         greedy = [quoted(text) for kind, text in samples[step] if kind == "greedy"]
-        blocks.append(f"{step} & " + " \\\\\n & ".join(greedy) + " \\\\")
-    return ("\\begin{tabular}{rl}\n\\toprule\nstep & greedy samples, 30 characters \\\\\n"
+        lines = [greedy[i:i + per_line] for i in range(0, len(greedy), per_line)]
+        blocks.append(" \\\\\n".join(f"{step if i == 0 else ''} & " + " & ".join(line + [""] * (per_line - len(line)))
+                                       for i, line in enumerate(lines)) + " \\\\")
+    return (f"\\begin{{tabular}}{{r{'l' * per_line}}}\n\\toprule\n"
+            f"step & \\multicolumn{{{per_line}}}{{l}}{{greedy samples, 30 characters}} \\\\\n"
             "\\midrule\n" + "\n\\midrule\n".join(blocks) + "\n\\bottomrule\n\\end{tabular}\n")
 
 
-def labelled_table(header, rows, width="0.8\\linewidth"):
+def loop(text, min_repeats=2):
+    """(start, period) of the longest cycle `text` ends in: from `start` on, every character
+    equals the one `period` later, over at least `min_repeats` periods; of the periods that reach
+    back furthest, the shortest. None if the text ends in no such cycle."""
+    best = None
+    for period in range(1, len(text) // min_repeats + 1):
+        start = len(text) - period
+        while start > 0 and text[start - 1] == text[start - 1 + period]:
+            start -= 1
+        if len(text) - start >= min_repeats * period and (best is None or start < best[0]):
+            best = (start, period)
+    return best
+
+
+def labelled_table(header, rows, width="0.8\\linewidth", columns="l"):
     body = "\n".join(f"{label} & {text} \\\\" for label, text in rows)
-    return (f"\\begin{{tabular}}{{lp{{{width}}}}}\n\\toprule\n{header} \\\\\n\\midrule\n"
+    return (f"\\begin{{tabular}}{{{columns}p{{{width}}}}}\n\\toprule\n{header} \\\\\n\\midrule\n"
             f"{body}\n\\bottomrule\n\\end{{tabular}}\n")
 
 
@@ -134,10 +155,12 @@ def write_snippets(run, out, prompt):
     (out / "part2_hyperparameters.tex").write_text(
         header + hyperparameters(options, n_params, step))
     (out / "part2_samples.tex").write_text(header + sample_table(samples, pick_steps(sample_steps)))
-    long_rows = [(s, quoted(text)) for s in pick_steps(sample_steps, 3)
-                 for kind, text in samples[s] if kind == "greedy_long"]
-    (out / "part2_long_samples.tex").write_text(
-        header + labelled_table("step & greedy sample, 200 characters", long_rows))
+    long_rows = [(f"{s} & " + ("-- & --" if (cycle := loop(text)) is None else f"{cycle[0]} & {cycle[1]}"),
+                  quoted(text))
+                 for s in pick_steps(sample_steps, 3) for kind, text in samples[s] if kind == "greedy_long"]
+    (out / "part2_long_samples.tex").write_text(header + labelled_table(
+        "step & before loop & period & greedy sample, 200 characters", long_rows, "0.64\\linewidth",
+        columns="rrr"))
     tau_rows = [(f"$\\tau={kind[4:]}$", quoted(text)) for kind, text in samples[last]
                 if kind.startswith("tau=")]
     (out / "part2_temperature.tex").write_text(

@@ -19,12 +19,18 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from part3 import cli  # noqa: E402
+from report.figure_text import save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "part3" / "results"
 FIGURES_DIR = ROOT / "report" / "figures"
 TEX_DIR = ROOT / "report" / "generated"
 FACTION_COLOURS = ("tab:blue", "tab:orange")
+# Figures are drawn at the size report.tex includes them (the text is 5.5 in wide), so 9 pt here
+# prints at about 9 pt; tests/test_report.py checks every figure's printed text size.
+PRINT_STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 9,
+               "xtick.labelsize": 9, "ytick.labelsize": 9}
+TEXT_WIDTH_IN = 5.5
 
 
 def _load(results_path):
@@ -33,7 +39,7 @@ def _load(results_path):
 
 def _save(fig, path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    save(fig, path, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -53,38 +59,36 @@ def _latex_matrix(rows, fmt):
 # ----- Figure 2 (Question 3.2) -----
 
 def plot_figure2(results_path, fig_dir):
-    """Draw the graph with a shortest path from source to target, and the spread of the signal."""
+    """Draw the graph with a shortest path from source to target, and the spread of the signal
+    (no titles: the report's caption says what they show)."""
     res = _load(results_path)
     graph = nx.Graph(res["edges"])
     pos = nx.spring_layout(graph, seed=2)  # fixed seed: the same picture every time
     path_edges = set(zip(res["shortest_path"], res["shortest_path"][1:], strict=False))
     on_path = [(u, v) in path_edges or (v, u) in path_edges for u, v in graph.edges]
     ends = (res["source"], res["target"])
-    fig, ax = plt.subplots(figsize=(4, 3.2))
-    nx.draw_networkx(graph, pos, ax=ax, node_color=["tab:red" if v in ends else "lightgrey"
-                                                    for v in graph.nodes],
-                     edge_color=["tab:red" if p else "grey" for p in on_path],
-                     width=[2.5 if p else 1.0 for p in on_path], node_size=600)
-    ax.set_title(f"Figure 2: shortest path {' – '.join(res['shortest_path'])}", fontsize=9)
-    ax.axis("off")
-    graph_png = _save(fig, Path(fig_dir) / "figure2_graph.png")
+    with plt.rc_context(PRINT_STYLE):
+        fig, ax = plt.subplots(figsize=(1.9, 1.5))
+        nx.draw_networkx(graph, pos, ax=ax, node_color=["tab:red" if v in ends else "lightgrey"
+                                                        for v in graph.nodes],
+                         edge_color=["tab:red" if p else "grey" for p in on_path],
+                         width=[2.5 if p else 1.0 for p in on_path], node_size=300, font_size=9)
+        ax.axis("off")
+        graph_png = _save(fig, Path(fig_dir) / "figure2_graph.png")
 
-    spread = res["signal_per_layer"]
-    fig, ax = plt.subplots(figsize=(5, 0.6 * len(spread) + 1))
-    reached = ListedColormap(["white", "#f4a582"])
-    ax.imshow([[s > 0 for s in row] for row in spread], cmap=reached, vmin=0, vmax=1,
-              aspect="auto")
-    for k, row in enumerate(spread):
-        for j, s in enumerate(row):
-            ax.text(j, k, f"{s:.2f}", ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(res["nodes"])), res["nodes"])
-    ax.set_yticks(range(len(spread)), [f"k = {k}" for k in range(len(spread))])
-    ax.set_xlabel("node")
-    ax.set_ylabel("updates (Eq. 14) applied")
-    ax.set_title(f"Signal starting at {res['source']} only (shaded: reached): "
-                 f"{res['target']} is reached "
-                 f"after {res['updates_by_propagation']} updates", fontsize=9)
-    spread_png = _save(fig, Path(fig_dir) / "figure2_spread.png")
+        spread = res["signal_per_layer"]
+        fig, ax = plt.subplots(figsize=(3.3, 0.27 * len(spread) + 0.55))
+        reached = ListedColormap(["white", "#f4a582"])
+        ax.imshow([[s > 0 for s in row] for row in spread], cmap=reached, vmin=0, vmax=1,
+                  aspect="auto")
+        for k, row in enumerate(spread):
+            for j, s in enumerate(row):
+                ax.text(j, k, f"{s:.2f}", ha="center", va="center")
+        ax.set_xticks(range(len(res["nodes"])), res["nodes"])
+        ax.set_yticks(range(len(spread)), [f"k = {k}" for k in range(len(spread))])
+        ax.set_xlabel("node")
+        ax.set_ylabel("updates k")
+        spread_png = _save(fig, Path(fig_dir) / "figure2_spread.png")
     return [graph_png, spread_png]
 
 
@@ -108,32 +112,31 @@ def plot_karate(results_path, fig_dir):
     """The 2-D output of the GCN for every member, before and after training."""
     res = _load(results_path)
     leaders = res["config"]["labelled"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-    for ax, key, title in zip(axes, ("embedding_before", "embedding_after"),
-                              ("before training (random W)", "after training"), strict=True):
-        points = res[key]
-        for c, name in enumerate(res["factions"]):
-            members = [i for i, y in enumerate(res["labels"]) if y == c]
-            ax.scatter([points[i][0] for i in members], [points[i][1] for i in members],
-                       c=FACTION_COLOURS[c], label=name, s=40)
-        for i in leaders:
-            ax.scatter(*points[i], s=160, facecolors="none", edgecolors="black")
-            ax.annotate(str(i), points[i], xytext=(5, 5), textcoords="offset points")
-        if key == "embedding_after":
-            classes = range(len(res["factions"]))
-            wrong = [i for i, y in enumerate(res["labels"])
-                     if max(classes, key=lambda c: points[i][c]) != y]
-            ax.scatter([points[i][0] for i in wrong], [points[i][1] for i in wrong], s=90,
-                       marker="x", c="black", label=f"misclassified: {wrong}")
-            ax.legend(fontsize=8)
-        ax.set_title(title)
-        ax.set_xlabel(f"output (logit) for {res['factions'][0]}")
-        ax.set_ylabel(f"output (logit) for {res['factions'][1]}")
-    axes[0].legend(title="faction (circled: labelled)")
-    fig.suptitle(f"Karate club, GCN output per member (seed {res['embedding_seed']}); "
-                 f"accuracy on unlabelled members {res['accuracy_mean']:.3f} ± "
-                 f"{res['accuracy_std']:.3f} over {len(res['accuracies'])} seeds", fontsize=9)
-    return [_save(fig, Path(fig_dir) / "karate_embeddings.png")]
+    with plt.rc_context(PRINT_STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.9))
+        for ax, key, title in zip(axes, ("embedding_before", "embedding_after"),
+                                  ("(a) before training (random W)", "(b) after training"), strict=True):
+            points = res[key]
+            for c, name in enumerate(res["factions"]):
+                members = [i for i, y in enumerate(res["labels"]) if y == c]
+                ax.scatter([points[i][0] for i in members], [points[i][1] for i in members],
+                           c=FACTION_COLOURS[c], label=f"faction {name}", s=20)
+            for i in leaders:
+                ax.scatter(*points[i], s=90, facecolors="none", edgecolors="black")
+                ax.annotate(str(i), points[i], xytext=(4, 4), textcoords="offset points")
+            if key == "embedding_after":
+                classes = range(len(res["factions"]))
+                wrong = [i for i, y in enumerate(res["labels"])
+                         if max(classes, key=lambda c: points[i][c]) != y]
+                ax.scatter([points[i][0] for i in wrong], [points[i][1] for i in wrong], s=50,
+                           marker="x", c="black", label=f"misclassified: {wrong}")
+            ax.set_title(title)
+            ax.set_xlabel(f"logit for {res['factions'][0]}")
+            ax.set_ylabel(f"logit for {res['factions'][1]}")
+        handles, labels = axes[1].get_legend_handles_labels()
+        fig.tight_layout(rect=(0, 0, 1, 0.9))
+        fig.legend(handles, labels, loc="upper center", ncol=3, frameon=False)
+        return [_save(fig, Path(fig_dir) / "karate_embeddings.png")]
 
 
 def write_karate_tex(results_path, tex_dir):
@@ -166,10 +169,6 @@ OVERSMOOTHING_TEX = {
     "residual": r"residual $H+\sigma(\hat AHW)$",
     "initial": "initial residual (GCNII)",
 }
-# Printed at the report's text width (5.5 in) at 1:1, so 9 pt here is 9 pt on paper.
-PRINT_STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 9,
-               "xtick.labelsize": 9, "ytick.labelsize": 9}
-TEXT_WIDTH_IN = 5.5
 
 
 def _depth_axis(ax, depths):
