@@ -60,22 +60,22 @@ def plot(rows, figure):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # Drawn at about the width report.tex includes it at (0.75 of a 5.5 in text), so 9 pt prints near 9 pt.
+    # Drawn at the width report.tex includes it at (the 5.5 in text), so 9 pt prints at 9 pt.
     style = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 9, "xtick.labelsize": 9,
              "ytick.labelsize": 9}
     with plt.rc_context(style):
-        fig, ax = plt.subplots(figsize=(4.3, 2.9))
+        fig, ax = plt.subplots(figsize=(5.5, 2.3))
         colors = {"RNN": "tab:blue", "LSTM": "tab:orange", "LSTM b_f=1": "tab:green"}
         for (model, trained) in sorted({(r["model"], r["trained"]) for r in rows}, key=lambda k: (k[1], k[0])):
             points = [(int(r["t"]), float(r["grad_norm"])) for r in rows
                       if (r["model"], r["trained"]) == (model, trained)]
             t, g = zip(*sorted(points), strict=True)
-            label = f"{model}, {'trained on T = 100' if trained == 'True' else 'untrained'}"
+            label = f"{model.replace('b_f=1', '$b_f = 1$')}, {'trained on T = 100' if trained == 'True' else 'untrained'}"
             ax.semilogy(t, g, color=colors.get(model), linestyle="-" if trained == "True" else "--", label=label)
         ax.set_xlabel("time step t")
         ax.set_ylabel(r"mean $\|\partial \mathcal{L} / \partial h^{(t)}\|$")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.tight_layout()
         figure.parent.mkdir(parents=True, exist_ok=True)
         save(fig, figure)

@@ -75,7 +75,7 @@ def log_length_axis(ax, longest):
 def plot_accuracy(table, path):
     """Held-out accuracy against T per model: the mean over seeds per recipe, and every seed as a dot."""
     with plt.rc_context(PRINT):
-        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.9), sharey=True, layout="constrained")
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.5), sharey=True, layout="constrained")
         for ax, model in zip(axes, MODELS, strict=True):
             longest = 5
             for k, recipe in enumerate(sweep.RECIPES):
