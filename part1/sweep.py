@@ -16,8 +16,10 @@ goes in three passes, each planned afresh from the CSV after every run:
          successive lengths (the log says so; plot.py marks the lengths as not run).
   near:  --near_seeds more seeds (5 in all) at the horizon and the first length past it, once the
          main pass of that recipe and model is complete.
-  check: the first length past the horizon again with twice the budget (train_steps, min_steps and
-         patience doubled): the convergence check. If the horizon moves, the budget decided it.
+  check: the runs that did not solve the first length past the horizon, again with twice the budget
+         (train_steps, min_steps and patience doubled): the convergence check. On the same machine a
+         check run repeats its run step for step and then goes on. If the horizon moves with the
+         check runs in place of those they repeat, the budget decided it.
 
 The horizon of a recipe and model is the longest swept T whose mean held-out accuracy over the
 seeds run at the normal budget is >= 0.99. A finished run (same recipe, model, T, seed and check)
@@ -145,6 +147,12 @@ def results_by_length(rows, recipe, model):
     return table
 
 
+def failed_seeds(rows, recipe, model, T):
+    """The seeds whose run at the normal budget did not solve length T, in order."""
+    return sorted(int(r["seed"]) for r in rows if (r["recipe"], r["model"], int(r["palindrome_length"]), r["check"])
+                  == (recipe, model, T, "False") and float(r["eval_accuracy"]) < SOLVED)
+
+
 def horizon(by_length):
     """The longest swept T whose mean held-out accuracy over seeds is >= SOLVED (None if there is none)."""
     return max((T for T, accs in by_length.items() if statistics.mean(accs) >= SOLVED), default=None)
@@ -201,7 +209,7 @@ def plan(rows, args):
             if "near" in args.passes:
                 extra += [(recipe, model, T, seed, False) for T in ([h] if h else []) + past for seed in args.near_seeds]
             if "check" in args.passes:
-                extra += [(recipe, model, T, seed, True) for T in past for seed in args.seeds]
+                extra += [(recipe, model, T, seed, True) for T in past for seed in failed_seeds(rows, recipe, model, T)]
             todo += [run for run in extra if run not in done and zlib.crc32(repr(run).encode()) % count == index]
     return todo, skipped
 

@@ -153,6 +153,15 @@ def test_sweep_adds_seeds_near_the_horizon_and_checks_the_next_length_with_twice
     assert normal["train_steps"] >= 10000 and normal["min_steps"] >= 10000
 
 
+def test_sweep_checks_only_the_runs_that_failed_the_next_length():
+    """A check repeats a failed run with twice the budget; a run that solved has nothing to check."""
+    rows = [row(T, s, 1.0) for T in (5, 10) for s in range(5)] + [row(15, s, acc) for s, acc in
+                                                                   enumerate((1.0, 0.2, 1.0, 0.1, 1.0))]
+    rows += [row(20, s, 0.1) for s in range(3)]
+    checks = [run for run in sweep.plan(rows, sweep_args(passes=["check"]))[0] if run[4]]
+    assert checks == [("onehot", "RNN", 15, 1, True), ("onehot", "RNN", 15, 3, True)]
+
+
 def test_sweep_shards_take_disjoint_runs():
     shares = [sweep.plan([], sweep_args(shard=(i, 3)))[0] for i in range(3)]
     assert sum(map(len, shares)) == len(set().union(*map(set, shares))) == 3 * 4
