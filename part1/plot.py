@@ -237,7 +237,7 @@ def write_macros(rows, table, checks, horizons, path):
     cell = r"\expandafter\def\csname sweep/{}/{}/{}/{}\endcsname{{{}}}"
     for (recipe, model), by_length in sorted(table.items()):
         for T, runs in sorted(by_length.items()):
-            steps = statistics.median(int(r["steps"]) for r in runs)
+            steps = statistics.median(steps_of(r) for r in runs)
             lines += [cell.format("solved", recipe, model, T, solved_count(runs)),
                       cell.format("acc", recipe, model, T, f"{statistics.mean(float(r['eval_accuracy']) for r in runs):.3f}"),
                       cell.format("steps", recipe, model, T, thousands(round(steps)))]
@@ -251,8 +251,13 @@ def write_macros(rows, table, checks, horizons, path):
             lines += [cell.format("checksolved", recipe, model, T, solved_count(runs)),
                       cell.format("checksteps", recipe, model, T, ", ".join(
                           f"seed {r['seed']} {'solved' if r['solved'] == 'True' else 'stopped'} after "
-                          f"{thousands(int(r['steps']))} steps" for r in runs))]
+                          f"{thousands(steps_of(r))} steps" for r in runs))]
     path.write_text("\n".join(lines) + "\n")
+
+
+def steps_of(r):
+    """A run's steps to solve (the step of the weights it was scored with) or, unsolved, the steps it trained."""
+    return int(r["scored_step"] if r["solved"] == "True" else r["steps"])
 
 
 def check_table(rows):
@@ -289,7 +294,7 @@ def plot_steps_to_solve(table, path):
                 if not by_length:
                     continue
                 color, offset = RECIPE_COLORS[recipe], 1 + 0.03 * (k - 2.5)  # a little apart on the log axis
-                points = [(T, sorted(int(r["steps"]) for r in runs if r["solved"] == "True"))
+                points = [(T, sorted(steps_of(r) for r in runs if r["solved"] == "True"))
                           for T, runs in sorted(by_length.items())]
                 solved = [(T * offset, steps) for T, steps in points if steps]
                 if solved:
@@ -298,7 +303,7 @@ def plot_steps_to_solve(table, path):
                     ax.errorbar(Ts, median, yerr=[[m - s[0] for m, s in zip(median, steps, strict=True)],
                                                   [s[-1] - m for m, s in zip(median, steps, strict=True)]],
                                 fmt="o-", color=color, markersize=3, linewidth=1, capsize=2, label=recipe)
-                failed = [(T * offset, int(r["steps"])) for T, runs in by_length.items() for r in runs
+                failed = [(T * offset, steps_of(r)) for T, runs in by_length.items() for r in runs
                           if r["solved"] == "False"]
                 if failed:
                     ax.plot(*zip(*failed, strict=True), "x", color=color, markersize=4, label=None if solved else recipe)
@@ -339,11 +344,11 @@ def sweep_summary(rows, table, checks, horizons):
             verdict = verdicts[recipe, model]
             h = verdict["horizon"]
             lines += [f"## {recipe}, {model}: {spec['about']}", "", f"Horizon: T = {h or 'none'}.", "",
-                      "| T | solved | accuracy | steps (median, range) | stop reasons | final lengths |",
+                      "| T | solved | accuracy | steps to solve, or trained if unsolved (median, range) | stop reasons | final lengths |",
                       "|---|---|---|---|---|---|"]
             for T, runs in sorted(by_length.items()):
                 accs = [float(r["eval_accuracy"]) for r in runs]
-                steps = sorted(int(r["steps"]) for r in runs)
+                steps = sorted(steps_of(r) for r in runs)
                 sd = f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else ""
                 reasons = ", ".join(sorted({r["stop_reason"] for r in runs}))
                 finals = ", ".join(sorted({r["final_length"] for r in runs}, key=int))
@@ -356,7 +361,7 @@ def sweep_summary(rows, table, checks, horizons):
                 runs = sorted((r for r in checks[recipe, model, T] if r["seed"] in failed), key=lambda r: int(r["seed"]))
                 lines += ["", f"Convergence check at T = {T}, the runs that failed there repeated with twice the budget "
                               f"({runs[0]['train_steps']} steps): " + "; ".join(
-                                  f"seed {r['seed']} {r['eval_accuracy']} after {r['steps']} steps" for r in runs)
+                                  f"seed {r['seed']} {r['eval_accuracy']} after {steps_of(r)} steps" for r in runs)
                           + {"moves": ". The horizon moves.", "stands": ". The horizon stands.",
                              "pending": f". Pending: {len(failed) - len(runs)} failed run(s) not checked yet."}[
                               verdict["check"]["verdict"]]]

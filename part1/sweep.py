@@ -8,7 +8,8 @@
 
 Every run trains until it is solved or has spent its step budget at its final length (train.py's
 rule: nothing is called unsolved before --train_steps steps at the final length) and is scored on
-10,000 held-out palindromes; its row says whether it solved (held-out accuracy >= 0.99). The sweep
+10,000 held-out palindromes, with its best weights on the validation set if it stopped unsolved
+(train.py; scored_step says which step's); its row says whether it solved (held-out accuracy >= 0.99). The sweep
 goes in three passes, each planned afresh from the CSV after every run:
 
   main:  every recipe, model and length with --seeds (3 seeds), in order of information: first the
@@ -100,7 +101,7 @@ SOLVED = 0.99  # a run solves its length when its held-out accuracy reaches this
 MAX_HALVINGS = 3  # a diverging run is retried with half the learning rate at most this often
 LOG_EVERY = 1000  # steps between the progress lines of a run
 COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "solved", "eval_accuracy", "eval_loss", "steps",
-           "steps_at_final_length", "final_length", "stop_reason", "train_steps", "min_steps", "patience",
+           "scored_step", "steps_at_final_length", "final_length", "stop_reason", "train_steps", "min_steps", "patience",
            "train_loss", "train_accuracy", "wall_time", "input_dim", "learning_rate", "lr_halvings", "forget_bias",
            "chrono", "identity_init", "curriculum", "device", "machine"]
 CURVE_COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "step", "length", "loss", "accuracy"]
@@ -323,7 +324,7 @@ def main(argv=None):
         append_rows(args.output, COLUMNS, [{
             **key, "solved": result["eval_accuracy"] >= SOLVED, "eval_accuracy": f"{result['eval_accuracy']:.4f}",
             "eval_loss": f"{result['eval_loss']:.4f}", "steps": result["steps"],
-            "steps_at_final_length": result["steps_at_final_length"], "final_length": result["final_length"],
+            "scored_step": result["scored_step"], "steps_at_final_length": result["steps_at_final_length"], "final_length": result["final_length"],
             "stop_reason": result["stop_reason"], "train_steps": config["train_steps"],
             "min_steps": config["min_steps"], "patience": config["patience"], "train_loss": f"{last['loss']:.4f}",
             "train_accuracy": f"{last['accuracy']:.4f}", "wall_time": f"{result['wall_time']:.1f}",
@@ -333,7 +334,8 @@ def main(argv=None):
             "identity_init": config["identity_init"] if model_type == "RNN" else "",
             "curriculum": config["curriculum"], "device": result["device"],
             "machine": f"{machine_name(torch.device(result['device']))}, torch {torch.__version__}"}])
-        print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps "
+        scored = f", scored at step {result['scored_step']}" if result["scored_step"] != result["steps"] else ""
+        print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps{scored} "
               f"({result['stop_reason']}, final length {result['final_length']}, {time.time() - start:.0f} s)",
               flush=True)
         todo, skipped = plan(read_rows(args.output), args)

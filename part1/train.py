@@ -11,6 +11,10 @@ stops
               below ln 10 - 0.1 nats) and has not improved for --patience steps;
   - diverged: as soon as a window loss is not finite or above 10 ln 10 (one line says so, exit 1).
 So a run at chance is never cut short before the budget: it may not have started learning yet.
+Whenever a window at length T reaches training accuracy 0.99, the weights are scored on a validation
+set (2,000 palindromes, seed --eval_seed + 1) and the best are kept. A run that stops unsolved is
+scored with those weights when they beat its last ones: a run that learned the task and then lost it
+(long palindromes can make training collapse) counts as having learned it, whatever step it stopped at.
 The model is then scored on a held-out set of --eval_size palindromes drawn from their own seed.
 Ctrl-C stops training early (after the current step) and still evaluates and writes every output;
 train() can also save such a run's whole state and continue it later, step for step (the sweep does).
@@ -43,6 +47,8 @@ CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 digit
 LEFT_CHANCE = CHANCE_LOSS - 0.1  # a best window loss below this has left chance: patience may apply
 EXPLODED_LOSS = 10 * CHANCE_LOSS  # a window loss above this (or not finite) has diverged
 CURRICULUM_START, CURRICULUM_GROWTH, CURRICULUM_ACCURACY = 10, 1.25, 0.99
+CANDIDATE_ACCURACY = 0.99  # a window this accurate at length T has its weights scored on the validation set
+VALIDATION_SIZE = 2000  # palindromes that pick the weights to score (seed eval_seed + 1)
 
 
 def positive_int(text):
@@ -162,6 +168,10 @@ def save_atomically(obj, path):
     os.replace(tmp, path)
 
 
+def clone_state(model):
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
 def save_checkpoint(path, config, model):
     """The trained weights with the options that rebuild the model (see `load_checkpoint`)."""
     save_atomically({"options": config, "model": model.state_dict()}, path)
@@ -239,10 +249,11 @@ def train(config, progress=True, on_window=None, state_path=None):
     optimizer = torch.optim.RMSprop(model.parameters(), lr=config["learning_rate"])
     generator = torch.Generator(device=device).manual_seed(config["seed"])
     eval_x, eval_y = (t.to(device) for t in dataset.evaluation_set(config["eval_size"], config["eval_seed"]))
+    val_x, val_y = (t.to(device) for t in dataset.evaluation_set(VALIDATION_SIZE, config["eval_seed"] + 1))
 
     def window_end(step, at_length):
         """Record a window of the curve; returns the stop reason, or None to go on training."""
-        nonlocal length, train_data, best_loss, best_step, solved_windows, length_start
+        nonlocal length, train_data, best_loss, best_step, solved_windows, length_start, best_weights
         window_loss = loss_sum.item() / WINDOW
         window_acc = correct_sum.item() / (WINDOW * config["batch_size"])
         loss_sum.zero_()
@@ -259,6 +270,10 @@ def train(config, progress=True, on_window=None, state_path=None):
             train_data = PalindromeDataset(length)
             best_loss, best_step, solved_windows, length_start = float("inf"), step, 0, step
             return None
+        if length == T and window_acc >= CANDIDATE_ACCURACY:
+            val_accuracy = evaluate(model, val_x, val_y)[0]
+            if val_accuracy > best_weights["accuracy"]:
+                best_weights = {"accuracy": val_accuracy, "step": step, "model": clone_state(model)}
         solved_windows = solved_windows + 1 if window_acc == 1.0 else 0
         if window_loss < best_loss - MIN_DELTA:
             best_loss, best_step = window_loss, step
@@ -269,6 +284,7 @@ def train(config, progress=True, on_window=None, state_path=None):
         return None
 
     curve, best_loss, best_step, solved_windows = [], float("inf"), 0, 0
+    best_weights = {"accuracy": -1.0, "step": None, "model": None}  # the best validation score at length T
     loss_sum = torch.zeros((), device=device)
     correct_sum = torch.zeros((), device=device, dtype=torch.long)
     stop_reason, step, length_start = None, 0, 0  # length_start: the step at which the current length began
@@ -283,6 +299,7 @@ def train(config, progress=True, on_window=None, state_path=None):
         curve, step, length, length_start = saved["curve"], saved["step"], saved["length"], saved["length_start"]
         best_loss, best_step, solved_windows = saved["best_loss"], saved["best_step"], saved["solved_windows"]
         time_before = saved["wall_time"]
+        best_weights = saved.get("best_weights", best_weights)  # states saved before the rule have none
         train_data = PalindromeDataset(length)
     start = time.time()
     bar = tqdm(total=None if config.get("curriculum") else config["train_steps"], desc=f"{config['model_type']} T={T}",
@@ -317,17 +334,23 @@ def train(config, progress=True, on_window=None, state_path=None):
             "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "loss_sum": loss_sum.item(),
             "correct_sum": correct_sum.item(), "curve": curve, "step": step, "length": length,
             "length_start": length_start, "best_loss": best_loss, "best_step": best_step,
-            "solved_windows": solved_windows, "wall_time": train_time}, state_path)
+            "solved_windows": solved_windows, "best_weights": best_weights, "wall_time": train_time}, state_path)
     elif state_path:
         Path(state_path).unlink(missing_ok=True)
     # A run that will continue is scored when it ends.
     saved_to_continue = state_path and stop_reason == "interrupted"
+    scored_step = step
+    if stop_reason != "solved" and not saved_to_continue and best_weights["model"] is not None:
+        if evaluate(model, val_x, val_y)[0] < best_weights["accuracy"]:
+            model.load_state_dict(best_weights["model"])
+            scored_step = best_weights["step"]
     eval_accuracy, eval_loss = (math.nan, math.nan) if saved_to_continue else evaluate(model, eval_x, eval_y)
     return {
         "options": config,
         "palindrome_length": T,
         "device": str(device),
         "steps": step,
+        "scored_step": scored_step,
         "steps_at_final_length": step - length_start,
         "final_length": length,
         "stop_reason": stop_reason,
@@ -355,6 +378,8 @@ def main(argv=None):
         sys.exit(f"error: training diverged after {result['steps']} steps (loss not finite or above "
                  f"{EXPLODED_LOSS:.1f}); try a smaller --learning_rate")
     print(f"stopped after {result['steps']} steps ({result['stop_reason']}, {result['wall_time']:.1f} s)")
+    if result["scored_step"] != result["steps"]:
+        print(f"scored with the weights of step {result['scored_step']}, its best on the validation set")
     print(f"held-out accuracy: {result['eval_accuracy']:.4f} "
           f"({args.eval_size} palindromes of length T={result['palindrome_length']})")
 

@@ -82,6 +82,30 @@ def test_an_interrupted_run_saves_its_state_and_continues_step_for_step(tmp_path
         assert torch.equal(rest_model.state_dict()[name], value), name
 
 
+def test_a_run_that_learns_and_then_collapses_is_scored_with_its_best_weights(monkeypatch):
+    # The model learns T = 5, then its weights are wiped at every step from step 1,200 on (a collapse);
+    # the rule "solved" never fires, so the run ends on its budget at chance.
+    class Collapsing(torch.optim.RMSprop):
+        steps = 0
+
+        def step(self, closure=None):
+            super().step(closure)
+            Collapsing.steps += 1
+            if Collapsing.steps >= 1200:
+                with torch.no_grad():
+                    for group in self.param_groups:
+                        for p in group["params"]:
+                            p.zero_()
+
+    monkeypatch.setattr(train_script, "SOLVED_WINDOWS", 10**6)
+    monkeypatch.setattr(train_script.torch.optim, "RMSprop", Collapsing)
+    result, model = train_script.train(config(num_hidden=16, learning_rate=0.01, train_steps=1500), progress=False)
+    assert result["stop_reason"] == "budget" and result["steps"] == 1500
+    assert result["curve"][-1]["accuracy"] < 0.5  # at chance when it stopped
+    assert result["scored_step"] < 1200 and result["eval_accuracy"] >= 0.99
+    assert any(p.abs().sum() > 0 for p in model.parameters())  # the model returned is the one scored
+
+
 def test_a_stuck_curriculum_spends_the_budget_at_its_length():
     result, _ = train_script.train(config(input_length=19, curriculum=True, learning_rate=1e-12, train_steps=300),
                                    progress=False)
