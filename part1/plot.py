@@ -11,6 +11,7 @@ From results/grads_over_time.csv: report/figures/grads_over_time.png. From resul
 probe_units.csv (part1/probe.py): report/figures/memory_probe.png and lstm_memory_units.png.
 """
 import csv
+import math
 import statistics
 import sys
 from collections import defaultdict
@@ -229,6 +230,7 @@ def write_macros(rows, table, checks, horizons, path):
              rf"\newcommand{{\PartOnePatience}}{{{thousands(sweep.PATIENCE)}}}",
              rf"\newcommand{{\PartOneWindow}}{{{train_script.WINDOW}}}",
              rf"\newcommand{{\PartOneSolvedWindows}}{{{train_script.SOLVED_WINDOWS}}}",
+             rf"\newcommand{{\PartOneValidationSize}}{{{thousands(train_script.VALIDATION_SIZE)}}}",
              rf"\newcommand{{\PartOneCurriculumStart}}{{{train_script.CURRICULUM_START}}}",
              rf"\newcommand{{\PartOneCurriculumGrowth}}{{{train_script.CURRICULUM_GROWTH}}}",
              rf"\newcommand{{\PartOneEvalSize}}{{{thousands(vars(sweep.build_parser().parse_args([]))['eval_size'])}}}",
@@ -243,6 +245,8 @@ def write_macros(rows, table, checks, horizons, path):
                       cell.format("steps", recipe, model, T, thousands(round(steps)))]
     for r in horizons:
         lines.append(cell.format("horizon", r["recipe"], r["model"], "", r["horizon"] or "none"))
+    for T in sorted({T for _, model in table for T in sweep.RECIPES["tuned"][model]["lengths"]}):
+        lines.append(cell.format("floor", "curriculum", "", T, thousands(curriculum_floor(T))))
     for (recipe, model, T), runs in sorted(checks.items()):
         # the checks of the runs that failed at the normal budget (a run that solved repeats itself)
         failed = failed_seeds(table[recipe, model][T])
@@ -255,9 +259,31 @@ def write_macros(rows, table, checks, horizons, path):
     path.write_text("\n".join(lines) + "\n")
 
 
+def curriculum_floor(T):
+    """The earliest step at which a curriculum run's first window at length T can end (train.py's schedule:
+    one window per growth of the length)."""
+    length, windows = min(T, train_script.CURRICULUM_START), 1
+    while length < T:
+        length, windows = min(T, math.ceil(length * train_script.CURRICULUM_GROWTH)), windows + 1
+    return windows * train_script.WINDOW
+
+
+def add_reached_steps(rows, curves):
+    """Give each row `reached_step`: the end of its first window at length T with training accuracy >= 0.99
+    (fresh palindromes every step), or "" if it had none. Read from the curves, it is the same measure
+    for every run, whatever step the run stopped at and whichever weights it was scored with."""
+    reached = {}
+    for c in curves:
+        key = c["recipe"], c["model"], c["palindrome_length"], c["seed"], c["check"]
+        if c["length"] == c["palindrome_length"] and float(c["accuracy"]) >= SOLVED and key not in reached:
+            reached[key] = c["step"]
+    for r in rows:
+        r["reached_step"] = reached.get((r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"]), "")
+
+
 def steps_of(r):
-    """A run's steps to solve (the step of the weights it was scored with) or, unsolved, the steps it trained."""
-    return int(r["scored_step"] if r["solved"] == "True" else r["steps"])
+    """A solved run's steps to reach training accuracy 0.99 at its length; an unsolved run's steps trained."""
+    return int(r["reached_step"] or r["steps"]) if r["solved"] == "True" else int(r["steps"])
 
 
 def check_table(rows):
@@ -320,8 +346,8 @@ def plot_steps_to_solve(table, path):
         handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
         fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=6, frameon=False,
                    columnspacing=1, handletextpad=0.4)
-        fig.suptitle("Steps to reach held-out accuracy 0.99\n(dot: median, bar: range over the seeds that solved; "
-                     "x: a run that did not solve)")
+        fig.suptitle("Steps until training accuracy first reaches 0.99 at length T\n(dot: median, bar: range over "
+                     "the seeds that solved; x: unsolved, at the steps trained)")
         save(fig, path)
         plt.close(fig)
 
@@ -344,7 +370,7 @@ def sweep_summary(rows, table, checks, horizons):
             verdict = verdicts[recipe, model]
             h = verdict["horizon"]
             lines += [f"## {recipe}, {model}: {spec['about']}", "", f"Horizon: T = {h or 'none'}.", "",
-                      "| T | solved | accuracy | steps to solve, or trained if unsolved (median, range) | stop reasons | final lengths |",
+                      "| T | solved | accuracy | steps to reach 0.99, or trained if unsolved (median, range) | stop reasons | final lengths |",
                       "|---|---|---|---|---|---|"]
             for T, runs in sorted(by_length.items()):
                 accs = [float(r["eval_accuracy"]) for r in runs]
@@ -448,12 +474,12 @@ def main(argv=None):
     args.figures.mkdir(parents=True, exist_ok=True)
     args.generated.mkdir(parents=True, exist_ok=True)
 
-    rows = read_csv(runs)
+    rows, curves = read_csv(runs), read_csv(args.results / "sweep_curves.csv")
+    add_reached_steps(rows, curves)
     table = sweep_table(rows)
     checks = check_table(rows)
     plot_accuracy(table, args.figures / "accuracy_vs_length.png")
-    plot_curves(read_csv(args.results / "sweep_curves.csv"), "onehot", [10, 15, 20, 25, 30],
-                args.figures / "training_curves.png")
+    plot_curves(curves, "onehot", [10, 15, 20, 25, 30], args.figures / "training_curves.png")
     plot_steps_to_solve(table, args.figures / "steps_to_solve.png")
     horizons = horizon_rows(table, checks)
     write_horizons(horizons, args.generated / "part1_horizons.tex")

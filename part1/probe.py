@@ -1,7 +1,7 @@
 """How long the memory lasts: a linear probe reads the first digit from the state at every time step.
 
-    python part1/probe.py      # the sweep's runs of seed 0: tuned RNN (T = 30) and LSTM (T = 100), both
-                               # solved, and the template recipe's RNN and LSTM at T = 30, not solved
+    python part1/probe.py      # the sweep's runs of seed 0: tuned RNN (T = 30) and LSTM (T = 100), and
+                               # the template recipe's RNN and LSTM at T = 30
 
 For each trained model, fits one multinomial logistic regression per time step t that predicts the
 palindrome's first digit from h^(t) (and from c^(t) for the LSTM), on held-out palindromes drawn

@@ -75,3 +75,20 @@ def test_sweep_shards_split_the_runs(tmp_path):
     assert [r["seed"] for r in rows] == ["1"]
     bad = run("part1/sweep.py", *common, "--shard", "2/2")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_no_curriculum_run_reaches_its_length_before_the_curriculum_floor():
+    # plot.curriculum_floor is quoted in the report as the earliest step a curriculum run can train at T.
+    from part1.plot import curriculum_floor
+    from part1.train import WINDOW
+
+    first_at_T = {}
+    with open("part1/results/sweep_curves.csv", newline="") as f:
+        for c in csv.DictReader(f):
+            key = (c["recipe"], c["model"], c["palindrome_length"], c["seed"], c["check"])
+            if c["recipe"] in ("tuned", "curriculum") and c["length"] == c["palindrome_length"]:
+                first_at_T.setdefault(key, int(c["step"]))
+    assert first_at_T
+    for (recipe, model, T, seed, check), step in first_at_T.items():
+        assert step >= curriculum_floor(int(T)), (recipe, model, T, seed)
+    assert min(step - curriculum_floor(int(k[2])) for k, step in first_at_T.items()) < WINDOW  # the floor is reached

@@ -185,8 +185,16 @@ def test_part1_cells_quoted_in_the_text_match_csv():
     used = re.findall(r"\\(solved|acc|stepsmedian)\{([\w]+)\}\{(\w+)\}\{(\d+)\}", tex_body())
     used_horizons = re.findall(r"\\horizon\{(\w+)\}\{(\w+)\}", tex_body())
     assert used and used_horizons, "the text quotes no cell of the sweep"
-    def steps(r):  # to solve (the scored weights' step), or trained if unsolved
-        return int(r["scored_step"] if r["solved"] == "True" else r["steps"])
+    first_good_window = {}  # the first window at length T with training accuracy >= 0.99, per run
+    with open(SWEEP_CSV.with_name("sweep_curves.csv"), newline="") as f:
+        for c in csv.DictReader(f):
+            key = tuple(c[k] for k in ("recipe", "model", "palindrome_length", "seed", "check"))
+            if c["length"] == c["palindrome_length"] and float(c["accuracy"]) >= SOLVED:
+                first_good_window.setdefault(key, int(c["step"]))
+
+    def steps(r):  # a solved run's steps to its first good window, an unsolved run's steps trained
+        key = tuple(r[k] for k in ("recipe", "model", "palindrome_length", "seed", "check"))
+        return first_good_window.get(key, int(r["steps"])) if r["solved"] == "True" else int(r["steps"])
 
     for what, recipe, model, T in used:
         runs = table[recipe, model][int(T)]
