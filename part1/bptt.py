@@ -114,20 +114,24 @@ class RNNRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, W_hx, W_hh, b_h, last_only=False):
-        T, batch, _ = x.shape
+        T, batch, input_dim = x.shape
         n = W_hh.shape[0]
+        inputs = step_inputs(x, n, take("RNN forward", (input_dim + n + 1) * (T + 1) * batch, x, owner=ctx).view(
+            input_dim + n + 1, T + 1, batch))
         # A[:, t] starts as W_hx x^(t) + b_h for every t at once; the loop adds W_hh h^(t-1) in place.
-        A = torch.addmm(b_h[:, None], W_hx, x.reshape(T * batch, -1).T).view(n, T, batch)
-        inputs = step_inputs(x, n, x.new_empty(x.shape[2] + n + 1, T + 1, batch))
-        H = inputs[x.shape[2]:-1]  # column t: h^(t)
+        scratch = take("RNN pre-activations", n * T * batch, x)
+        A = torch.addmm(b_h[:, None], W_hx, x.reshape(T * batch, -1).T, out=scratch.view(n, T * batch)).view(n, T, batch)
+        H = inputs[input_dim:-1]  # column t: h^(t)
         a, h = A.unbind(1), H.unbind(1)  # views of every step, made once
         for t in range(T):
             if t > 0:  # W_hh h^(0) = 0
                 a[t].addmm_(W_hh, h[t])
             tanh(a[t], out=h[t + 1])  # Eq. 1
+        give_back("RNN pre-activations", scratch)
         ctx.save_for_backward(inputs, W_hh)
         ctx.last_only = last_only
-        return H[:, T].T if last_only else H[:, 1:].permute(1, 2, 0)
+        # A copy: the buffer goes back to the pool once the backward pass is done, the output may live on.
+        return H[:, T].T.contiguous() if last_only else H[:, 1:].permute(1, 2, 0).contiguous()
 
     @staticmethod
     def backward(ctx, dH):
@@ -135,15 +139,18 @@ class RNNRecurrence(torch.autograd.Function):
         n = W_hh.shape[0]
         input_dim = inputs.shape[0] - n - 1
         H = inputs[input_dim:-1]  # column t: h^(t)
-        T = H.shape[1] - 1
+        T, batch = H.shape[1] - 1, H.shape[2]
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
-        dA = 1 - H[:, 1:] * H[:, 1:]  # tanh'(a^(t)) for every t at once; becomes dL/da^(t) below
+        scratch = take("RNN backward", n * T * batch, inputs)
+        # tanh'(a^(t)) = 1 - h^(t)^2 for every t at once; becomes dL/da^(t) below
+        dA = torch.addcmul(inputs.new_ones(()), H[:, 1:], H[:, 1:], value=-1, out=scratch.view(n, T, batch))
         da = dA.unbind(1)
         W_hh_T = W_hh.T.contiguous()  # a little faster in the products below than the transposed view
         for t in reversed(range(T)):
             dh = grad_h(t, dH, ctx.last_only, W_hh_T, da[t + 1] if t < T - 1 else None)
             da[t].mul_(dh)  # dL/da^(t) = dL/dh^(t) * tanh'(a^(t))
         dW_hx, dW_hh, db_h = weight_grads(dA, inputs, input_dim)
+        give_back("RNN backward", scratch)
         return None, dW_hx, dW_hh, db_h, None
 
 
