@@ -13,8 +13,8 @@ states are feature-major, as the equations' column vectors: h^(t) is a (num_hidd
 and the pre-activations of a step a (4n, batch) matrix, so that each LSTM gate is a contiguous
 block of rows; elementwise operations run several times faster on contiguous blocks than on column
 slices of a (batch, 4n) matrix. Tensors that the weight gradients read are stored as
-(features, T, batch): all time steps side by side form a (features, T * batch) matrix, and each
-weight gradient is one matrix product without copies.
+(features, T, batch): all time steps side by side form a (features, T * batch) matrix, and the
+weight gradients are one matrix product.
 
 Buffers. A fresh tensor of a few MB costs more than the arithmetic on it: the operating system hands
 out its pages zeroed on first touch (page faults). The states saved for the backward pass and the
@@ -35,40 +35,37 @@ def tanh(a, out):
     return torch.mul(a, -2, out=out).sigmoid_().mul_(-2).add_(1)
 
 
-_free = {}  # name -> (numel, dtype, device), [flat buffers that no call is using]
+_free = {}  # name -> ((numel, dtype, device), [flat buffers that no call is using])
 
 
-def take(name, numel, like, owner=None):
-    """A flat, uninitialised buffer of `numel` elements (dtype and device of `like`), reused when one is free.
+def take(name, shapes, like, owner=None):
+    """Uninitialised tensors of the given shapes (dtype and device of `like`), views of one flat buffer.
 
-    With an `owner` (the autograd node that saves the buffer) the buffer goes back to the pool when
-    the owner is garbage, i.e. when no backward pass can read it any more; without one, the caller
-    hands it back with `give_back`. The pool keeps the size last given back under each name only,
-    so memory stays bounded when the length T or the batch changes.
+    Returns (buffer, [views]). The buffer is reused from earlier calls of the same `name` when one
+    of its size is free. With an `owner` (the autograd node that saves the views) it goes back to
+    the pool once the owner is garbage, i.e. when no backward pass can read it any more; without
+    one, the caller hands it back with `give_back`.
     """
+    sizes = [torch.Size(shape).numel() for shape in shapes]
     key, free = _free.get(name, (None, []))
     try:
-        buffer = free.pop() if key == (numel, like.dtype, like.device) else like.new_empty(numel)
+        buffer = free.pop() if key == (sum(sizes), like.dtype, like.device) else like.new_empty(sum(sizes))
     except IndexError:  # none free
-        buffer = like.new_empty(numel)
+        buffer = like.new_empty(sum(sizes))
     if owner is not None:
-        weakref.finalize(owner, give_back, name, buffer)
-    return buffer
+        weakref.finalize(owner, give_back, name, buffer).atexit = False
+    return buffer, [piece.view(shape) for piece, shape in zip(buffer.split(sizes), shapes, strict=True)]
 
 
 def give_back(name, buffer):
+    """Return a buffer of `take` to the pool, which keeps only the size last given back under each
+    name, so that memory stays bounded when the length T or the batch changes."""
     key = (buffer.numel(), buffer.dtype, buffer.device)
     if _free.get(name, (None,))[0] != key:
         _free[name] = (key, [])
     free = _free[name][1]
     if len(free) < 2:  # a training loop holds at most the previous step's graph besides the current one
         free.append(buffer)
-
-
-def carve(buffer, *shapes):
-    """Views of consecutive pieces of a flat buffer, one per shape."""
-    sizes = [torch.Size(shape).numel() for shape in shapes]
-    return [piece.view(shape) for piece, shape in zip(buffer.split(sizes), shapes, strict=True)]
 
 
 def step_inputs(x, n, inputs):
@@ -116,11 +113,11 @@ class RNNRecurrence(torch.autograd.Function):
     def forward(ctx, x, W_hx, W_hh, b_h, last_only=False):
         T, batch, input_dim = x.shape
         n = W_hh.shape[0]
-        inputs = step_inputs(x, n, take("RNN forward", (input_dim + n + 1) * (T + 1) * batch, x, owner=ctx).view(
-            input_dim + n + 1, T + 1, batch))
+        _, (inputs,) = take("RNN forward", [(input_dim + n + 1, T + 1, batch)], x, owner=ctx)
+        step_inputs(x, n, inputs)
         # A[:, t] starts as W_hx x^(t) + b_h for every t at once; the loop adds W_hh h^(t-1) in place.
-        scratch = take("RNN pre-activations", n * T * batch, x)
-        A = torch.addmm(b_h[:, None], W_hx, x.reshape(T * batch, -1).T, out=scratch.view(n, T * batch)).view(n, T, batch)
+        scratch, (A,) = take("RNN pre-activations", [(n, T, batch)], x)
+        torch.addmm(b_h[:, None], W_hx, x.reshape(T * batch, -1).T, out=A.view(n, T * batch))
         H = inputs[input_dim:-1]  # column t: h^(t)
         a, h = A.unbind(1), H.unbind(1)  # views of every step, made once
         for t in range(T):
@@ -141,9 +138,9 @@ class RNNRecurrence(torch.autograd.Function):
         H = inputs[input_dim:-1]  # column t: h^(t)
         T, batch = H.shape[1] - 1, H.shape[2]
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
-        scratch = take("RNN backward", n * T * batch, inputs)
+        scratch, (dA,) = take("RNN backward", [(n, T, batch)], inputs)
         # tanh'(a^(t)) = 1 - h^(t)^2 for every t at once; becomes dL/da^(t) below
-        dA = torch.addcmul(inputs.new_ones(()), H[:, 1:], H[:, 1:], value=-1, out=scratch.view(n, T, batch))
+        torch.addcmul(inputs.new_ones(()), H[:, 1:], H[:, 1:], value=-1, out=dA)
         da = dA.unbind(1)
         W_hh_T = W_hh.T.contiguous()  # a little faster in the products below than the transposed view
         for t in reversed(range(T)):
@@ -175,8 +172,7 @@ class LSTMRecurrence(torch.autograd.Function):
         scale[:n] = -2
         # What the backward pass reads: [x; h; 1], the gates, c^(t) and u^(t) = sigmoid(-2 c^(t)).
         shapes = (input_dim + n + 1, T + 1, batch), (T, 4 * n, batch), (T + 1, n, batch), (T, n, batch)
-        buffer = take("LSTM forward", sum(torch.Size(shape).numel() for shape in shapes), x, owner=ctx)
-        inputs, gates, C, U = carve(buffer, *shapes)
+        _, (inputs, gates, C, U) = take("LSTM forward", shapes, x, owner=ctx)
         step_inputs(x, n, inputs)
         C[0] = 0  # c^(0)
         # gates[t] starts as W_x x^(t) + b for every t at once; the loop adds W_h h^(t-1) in place.
@@ -209,8 +205,7 @@ class LSTMRecurrence(torch.autograd.Function):
         input_dim = inputs.shape[0] - n - 1
         g, i, f, o = gates.view(T, 4, n, batch).unbind(1)
         shapes = (T, 4, n, batch), (T, n, batch), (T, n, batch), (4, n, T, batch), (n, batch)
-        scratch = take("LSTM backward", sum(torch.Size(shape).numel() for shape in shapes), gates)
-        local, tanh_c, dh_to_dc, d_pre, dc = carve(scratch, *shapes)
+        scratch, (local, tanh_c, dh_to_dc, d_pre, dc) = take("LSTM backward", shapes, gates)
         # The local derivatives of every step at once (tanh' = 1 - tanh^2, sigma' = sigma (1 - sigma)):
         # local[t] = d(g * i, g * i, c^(t-1) * f, tanh(c^(t)) * o)/d(pre-activations of g, i, f, o)
         one = gates.new_ones(())
