@@ -13,9 +13,16 @@ states are feature-major, as the equations' column vectors: h^(t) is a (num_hidd
 and the pre-activations of a step a (4n, batch) matrix, so that each LSTM gate is a contiguous
 block of rows; elementwise operations run several times faster on contiguous blocks than on column
 slices of a (batch, 4n) matrix. Tensors that the weight gradients read are stored as
-(features, T, batch): all time steps side by side form a (features, T * batch) matrix, and each
-weight gradient is one matrix product without copies.
+(features, T, batch): all time steps side by side form a (features, T * batch) matrix, and the
+weight gradients are one matrix product.
+
+Buffers. A fresh tensor of a few MB costs more than the arithmetic on it: the operating system hands
+out its pages zeroed on first touch (page faults). The states saved for the backward pass and the
+backward pass's scratch are therefore taken from a small pool of buffers (`take`) and go back to it
+when their call is done with them.
 """
+import weakref
+
 import torch
 
 
@@ -28,14 +35,46 @@ def tanh(a, out):
     return torch.mul(a, -2, out=out).sigmoid_().mul_(-2).add_(1)
 
 
-def step_inputs(x, n):
-    """A buffer whose column t holds what step t + 1 reads, [x^(t+1); h^(t); 1]: (input_dim + n + 1, T + 1, batch).
+_free = {}  # name -> ((numel, dtype, device), [flat buffers that no call is using])
+
+
+def take(name, shapes, like, owner=None):
+    """Uninitialised tensors of the given shapes (dtype and device of `like`), views of one flat buffer.
+
+    Returns (buffer, [views]). The buffer is reused from earlier calls of the same `name` when one
+    of its size is free. With an `owner` (the autograd node that saves the views) it goes back to
+    the pool once the owner is garbage, i.e. when no backward pass can read it any more; without
+    one, the caller hands it back with `give_back`.
+    """
+    sizes = [torch.Size(shape).numel() for shape in shapes]
+    key, free = _free.get(name, (None, []))
+    try:
+        buffer = free.pop() if key == (sum(sizes), like.dtype, like.device) else like.new_empty(sum(sizes))
+    except IndexError:  # none free
+        buffer = like.new_empty(sum(sizes))
+    if owner is not None:
+        weakref.finalize(owner, give_back, name, buffer).atexit = False
+    return buffer, [piece.view(shape) for piece, shape in zip(buffer.split(sizes), shapes, strict=True)]
+
+
+def give_back(name, buffer):
+    """Return a buffer of `take` to the pool, which keeps only the size last given back under each
+    name, so that memory stays bounded when the length T or the batch changes."""
+    key = (buffer.numel(), buffer.dtype, buffer.device)
+    if _free.get(name, (None,))[0] != key:
+        _free[name] = (key, [])
+    free = _free[name][1]
+    if len(free) < 2:  # a training loop holds at most the previous step's graph besides the current one
+        free.append(buffer)
+
+
+def step_inputs(x, n, inputs):
+    """Fill `inputs` (input_dim + n + 1, T + 1, batch): column t holds what step t + 1 reads, [x^(t+1); h^(t); 1].
 
     The inputs x and the ones are filled in here, h^(0) = 0 in column 0; the forward loop writes
     h^(t) into column t. Column T holds h^(T) (its x and 1 rows are unused).
     """
     T, batch, input_dim = x.shape
-    inputs = x.new_empty(input_dim + n + 1, T + 1, batch)
     inputs[:input_dim, :T] = x.permute(2, 0, 1)
     inputs[input_dim:-1, 0] = 0
     inputs[-1] = 1
@@ -49,8 +88,10 @@ def weight_grads(d_pre, inputs, input_dim):
     pre-activations d_pre (rows, T, batch) and the buffer `inputs` of `step_inputs`.
     """
     rows, T, batch = d_pre.shape
-    grads = d_pre.view(rows, T * batch) @ inputs[:, :T].reshape(-1, T * batch).T
-    return grads[:, :input_dim], grads[:, input_dim:-1], grads[:, -1]
+    # Computed transposed, [x; h; 1] d_pre^T: about 20% faster (MKL on AMD EPYC); the copies back to the
+    # weights' layout cost a few percent of that.
+    grads = inputs[:, :T].reshape(-1, T * batch) @ d_pre.view(rows, T * batch).T
+    return grads[:input_dim].T.contiguous(), grads[input_dim:-1].T.contiguous(), grads[-1]
 
 
 def grad_h(t, dH, last_only, W_T, d_pre_next):
@@ -70,20 +111,24 @@ class RNNRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, W_hx, W_hh, b_h, last_only=False):
-        T, batch, _ = x.shape
+        T, batch, input_dim = x.shape
         n = W_hh.shape[0]
+        _, (inputs,) = take("RNN forward", [(input_dim + n + 1, T + 1, batch)], x, owner=ctx)
+        step_inputs(x, n, inputs)
         # A[:, t] starts as W_hx x^(t) + b_h for every t at once; the loop adds W_hh h^(t-1) in place.
-        A = torch.addmm(b_h[:, None], W_hx, x.reshape(T * batch, -1).T).view(n, T, batch)
-        inputs = step_inputs(x, n)
-        H = inputs[x.shape[2]:-1]  # column t: h^(t)
+        scratch, (A,) = take("RNN pre-activations", [(n, T, batch)], x)
+        torch.addmm(b_h[:, None], W_hx, x.reshape(T * batch, -1).T, out=A.view(n, T * batch))
+        H = inputs[input_dim:-1]  # column t: h^(t)
         a, h = A.unbind(1), H.unbind(1)  # views of every step, made once
         for t in range(T):
             if t > 0:  # W_hh h^(0) = 0
                 a[t].addmm_(W_hh, h[t])
             tanh(a[t], out=h[t + 1])  # Eq. 1
+        give_back("RNN pre-activations", scratch)
         ctx.save_for_backward(inputs, W_hh)
         ctx.last_only = last_only
-        return H[:, T].T if last_only else H[:, 1:].permute(1, 2, 0)
+        # A copy: the buffer goes back to the pool when this call's graph is gone; the output may live on.
+        return H[:, T].T.contiguous() if last_only else H[:, 1:].permute(1, 2, 0).contiguous()
 
     @staticmethod
     def backward(ctx, dH):
@@ -91,15 +136,18 @@ class RNNRecurrence(torch.autograd.Function):
         n = W_hh.shape[0]
         input_dim = inputs.shape[0] - n - 1
         H = inputs[input_dim:-1]  # column t: h^(t)
-        T = H.shape[1] - 1
+        T, batch = H.shape[1] - 1, H.shape[2]
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
-        dA = 1 - H[:, 1:] * H[:, 1:]  # tanh'(a^(t)) for every t at once; becomes dL/da^(t) below
+        scratch, (dA,) = take("RNN backward", [(n, T, batch)], inputs)
+        # tanh'(a^(t)) = 1 - h^(t)^2 for every t at once; becomes dL/da^(t) below
+        torch.addcmul(inputs.new_ones(()), H[:, 1:], H[:, 1:], value=-1, out=dA)
         da = dA.unbind(1)
         W_hh_T = W_hh.T.contiguous()  # a little faster in the products below than the transposed view
         for t in reversed(range(T)):
             dh = grad_h(t, dH, ctx.last_only, W_hh_T, da[t + 1] if t < T - 1 else None)
             da[t].mul_(dh)  # dL/da^(t) = dL/dh^(t) * tanh'(a^(t))
         dW_hx, dW_hh, db_h = weight_grads(dA, inputs, input_dim)
+        give_back("RNN backward", scratch)
         return None, dW_hx, dW_hh, db_h, None
 
 
@@ -116,23 +164,24 @@ class LSTMRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, W_x, W_h, b, last_only=False):
-        T, batch, _ = x.shape
+        T, batch, input_dim = x.shape
         n = W_h.shape[1]
         # Eq. 4 as g = tanh(a) = 1 - 2 sigmoid(-2a) (see `tanh`): with the rows of g scaled by -2,
         # one sigmoid over all four gates' pre-activations serves Eq. 4-7.
         scale = W_h.new_ones(4 * n, 1)
         scale[:n] = -2
+        # What the backward pass reads: [x; h; 1], the gates, c^(t) and u^(t) = sigmoid(-2 c^(t)).
+        shapes = (input_dim + n + 1, T + 1, batch), (T, 4 * n, batch), (T + 1, n, batch), (T, n, batch)
+        _, (inputs, gates, C, U) = take("LSTM forward", shapes, x, owner=ctx)
+        step_inputs(x, n, inputs)
+        C[0] = 0  # c^(0)
         # gates[t] starts as W_x x^(t) + b for every t at once; the loop adds W_h h^(t-1) in place.
-        gates = torch.baddbmm(b[:, None] * scale, (W_x * scale).expand(T, -1, -1), x.transpose(1, 2))
+        torch.baddbmm(b[:, None] * scale, (W_x * scale).expand(T, -1, -1), x.transpose(1, 2), out=gates)
         W_h_scaled = W_h * scale
         one = gates.new_ones(())
-        C = gates.new_empty(T + 1, n, batch)  # C[t] = c^(t), C[0] = c^(0) = 0
-        C[0] = 0
-        tanh_c = gates.new_empty(T, n, batch)
-        inputs = step_inputs(x, n)
-        H = inputs[x.shape[2]:-1]  # column t: h^(t)
+        H = inputs[input_dim:-1]  # column t: h^(t)
         # Views of every step made once (indexing in the loop costs more than the small operations)
-        z, h, c, tanh_c_t = gates.unbind(0), H.unbind(1), C.unbind(0), tanh_c.unbind(0)
+        z, h, c, u = gates.unbind(0), H.unbind(1), C.unbind(0), U.unbind(0)
         g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
         for t in range(T):
             if t > 0:  # W_h h^(0) = 0
@@ -140,32 +189,36 @@ class LSTMRecurrence(torch.autograd.Function):
             z[t].sigmoid_()  # Eq. 5-7
             torch.add(one, g[t], alpha=-2, out=g[t])  # Eq. 4
             torch.mul(c[t], f[t], out=c[t + 1]).addcmul_(g[t], i[t])  # Eq. 8
-            torch.mul(tanh(c[t + 1], out=tanh_c_t[t]), o[t], out=h[t + 1])  # Eq. 9
-        ctx.save_for_backward(inputs, W_h, gates, C, tanh_c)
+            # Eq. 9 with tanh(c) = 1 - 2u, u = sigmoid(-2c): h = o - 2 u o
+            torch.mul(c[t + 1], -2, out=u[t]).sigmoid_()
+            torch.addcmul(o[t], u[t], o[t], value=-2, out=h[t + 1])
+        ctx.save_for_backward(inputs, W_h, gates, C, U)
         ctx.last_only = last_only
-        return H[:, T].T if last_only else H[:, 1:].permute(1, 2, 0)
+        # A copy: the buffer goes back to the pool when this call's graph is gone; the output may live on.
+        return H[:, T].T.contiguous() if last_only else H[:, 1:].permute(1, 2, 0).contiguous()
 
     @staticmethod
     def backward(ctx, dH):
-        inputs, W_h, gates, C, tanh_c = ctx.saved_tensors
+        inputs, W_h, gates, C, U = ctx.saved_tensors
         T, four_n, batch = gates.shape
         n = four_n // 4
         input_dim = inputs.shape[0] - n - 1
         g, i, f, o = gates.view(T, 4, n, batch).unbind(1)
+        shapes = (T, 4, n, batch), (T, n, batch), (T, n, batch), (4, n, T, batch), (n, batch)
+        scratch, (local, tanh_c, dh_to_dc, d_pre, dc) = take("LSTM backward", shapes, gates)
         # The local derivatives of every step at once (tanh' = 1 - tanh^2, sigma' = sigma (1 - sigma)):
         # local[t] = d(g * i, g * i, c^(t-1) * f, tanh(c^(t)) * o)/d(pre-activations of g, i, f, o)
         one = gates.new_ones(())
-        local = gates.new_empty(T, 4, n, batch)
+        torch.add(one, U, alpha=-2, out=tanh_c)  # tanh(c^(t)) = 1 - 2 u^(t)
         torch.addcmul(one, g, g, value=-1, out=local[:, 0]).mul_(i)
         torch.addcmul(gates[:, n:], gates[:, n:], gates[:, n:], value=-1, out=local[:, 1:].view(T, 3 * n, batch))
         local[:, 1].mul_(g)
         local[:, 2].mul_(C[:-1])
         local[:, 3].mul_(tanh_c)
-        dh_to_dc = torch.addcmul(one, tanh_c, tanh_c, value=-1).mul_(o)  # d h^(t)/d c^(t) = o tanh'(c^(t))
-        d_pre = gates.new_empty(4, n, T, batch)  # dL/d(pre-activations) of g, i, f, o at every step
-        dc = torch.zeros_like(C[0])  # dL/dc^(t), carried back from step t+1 through f
+        torch.addcmul(one, tanh_c, tanh_c, value=-1, out=dh_to_dc).mul_(o)  # d h^(t)/d c^(t) = o tanh'(c^(t))
+        dc.zero_()  # dL/dc^(t), carried back from step t+1 through f
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
-        d_pre_t = d_pre.view(four_n, T, batch).unbind(1)
+        d_pre_t = d_pre.view(four_n, T, batch).unbind(1)  # dL/d(pre-activations) of g, i, f, o at every step
         W_h_T = W_h.T.contiguous()  # a little faster in the products below than the transposed view
         d_o, d_gif = d_pre[3].unbind(1), d_pre[:3].unbind(2)
         local_o, local_gif, dh_to_dc, f = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0), f.unbind(0)
@@ -176,4 +229,5 @@ class LSTMRecurrence(torch.autograd.Function):
             torch.mul(dc, local_gif[t], out=d_gif[t])  # Eq. 8 back to g, i, f
             dc.mul_(f[t])  # dL/dc^(t-1), through c^(t) = ... + c^(t-1) * f
         dW_x, dW_h, db = weight_grads(d_pre.view(four_n, T, batch), inputs, input_dim)
+        give_back("LSTM backward", scratch)
         return None, dW_x, dW_h, db, None

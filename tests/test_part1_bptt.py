@@ -23,3 +23,29 @@ def test_tanh_through_the_sigmoid_equals_torch_tanh():
     assert (tanh(a, out=torch.empty_like(a)) - torch.tanh(a)).abs().max() < 1e-15
     b = a.float()
     assert (tanh(b, out=b.clone()) - torch.tanh(b)).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])
+@pytest.mark.parametrize("last_only", [False, True])
+def test_kept_outputs_and_retained_graphs_do_not_see_later_calls(recurrence, gates, last_only):
+    """The functions reuse their buffers between calls (bptt.take): an output kept, or a graph kept
+    for a second backward pass, must not change when later calls of the same shapes run."""
+    gen = torch.Generator().manual_seed(2)
+    x1, x2 = (torch.randn(5, 3, 4, generator=gen, dtype=torch.float64) for _ in range(2))
+    weights = [torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_()
+               for shape in ((4 * gates, 4), (4 * gates, 4), (4 * gates,))]
+
+    def later_calls():  # each with its backward pass, taking buffers from the pool and giving them back
+        for _ in range(3):
+            torch.autograd.grad(recurrence.apply(x2, *weights, last_only).sum(), weights)
+
+    with torch.no_grad():
+        kept = recurrence.apply(x1, *weights, last_only)
+    expected = kept.clone()
+    later_calls()
+    assert torch.equal(kept, expected)
+    out = recurrence.apply(x1, *weights, last_only)
+    grads = torch.autograd.grad(out.sum(), weights, retain_graph=True)
+    later_calls()
+    for again, first in zip(torch.autograd.grad(out.sum(), weights), grads, strict=True):
+        assert torch.equal(again, first)
