@@ -3,7 +3,7 @@
     python part1/plot.py
 
 From the sweep (results/sweep_runs.csv and sweep_curves.csv, written by part1/sweep.py):
-report/figures/{accuracy_vs_length,training_curves,steps_to_solve}.png, the tables
+report/figures/{accuracy_vs_length,training_curves,tuned_curves,steps_to_solve}.png, the tables
 report/generated/part1_{horizons,accuracy_template,accuracy_tuned}.tex, the numbers the text quotes
 (report/generated/part1_macros.tex) and results/sweep_summary.md (per recipe, model and length:
 seeds solved, accuracy, steps; the horizons, the convergence check, the lengths not run).
@@ -124,6 +124,34 @@ def plot_curves(curves, recipe, lengths, path, seed="0"):
             ax.grid(alpha=0.3, which="both", linewidth=0.5)
         axes[0].set_ylabel("training accuracy")
         handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+        fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False)
+        save(fig, path)
+        plt.close(fig)
+
+
+def plot_tuned_curves(curves, lengths, path, seeds=("0", "1", "2")):
+    """Training accuracy of the tuned recipes at their longest lengths, every seed: one panel per model and T."""
+    cmap = plt.get_cmap("tab10")
+    with plt.rc_context(PRINT):
+        fig, axes = plt.subplots(2, len(lengths), figsize=(TEXT_WIDTH, 3.6), sharex=True, sharey=True,
+                                 layout="constrained", squeeze=False)
+        for row, model in enumerate(MODELS):
+            for col, T in enumerate(lengths):
+                ax = axes[row][col]
+                for k, seed in enumerate(seeds):
+                    points = [(int(r["step"]), float(r["accuracy"])) for r in curves
+                              if (r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"])
+                              == ("tuned", model, str(T), seed, "False")]
+                    if points:
+                        ax.plot(*zip(*points, strict=True), color=cmap(k), linewidth=1, label=f"seed {seed}")
+                ax.axhline(SOLVED, color="gray", linestyle=":", linewidth=1)
+                ax.set_title(f"tuned {model}, T = {T}")
+                ax.set_ylim(0, 1.04)
+                ax.grid(alpha=0.3, linewidth=0.5)
+            axes[row][0].set_ylabel("training accuracy")
+        for ax in axes[-1]:
+            ax.set_xlabel("training step")
+        handles = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
         fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False)
         save(fig, path)
         plt.close(fig)
@@ -480,6 +508,7 @@ def main(argv=None):
     checks = check_table(rows)
     plot_accuracy(table, args.figures / "accuracy_vs_length.png")
     plot_curves(curves, "onehot", [10, 15, 20, 25, 30], args.figures / "training_curves.png")
+    plot_tuned_curves(curves, [150, 200], args.figures / "tuned_curves.png")
     plot_steps_to_solve(table, args.figures / "steps_to_solve.png")
     horizons = horizon_rows(table, checks)
     write_horizons(horizons, args.generated / "part1_horizons.tex")

@@ -18,7 +18,7 @@ goes in three passes, each planned afresh from the CSV after every run:
   near:  --near_seeds more seeds (5 in all) at the horizon and the first length past it, once the
          main pass of that recipe and model is complete.
   check: the runs that did not solve the first length past the horizon, again with twice the budget
-         (train_steps, min_steps and patience doubled): the convergence check. On the same machine a
+         (train_steps, min_steps and patience doubled): the convergence check. On the same machine and code a
          check run repeats its run step for step and then goes on. If the horizon moves with the
          check runs in place of those they repeat, the budget decided it.
 
@@ -70,7 +70,7 @@ RECIPES = {
     "tuned": {
         "about": "one-hot, curriculum; RNN: identity W_hh, lr 3e-4; LSTM: chrono init",
         "RNN": {"options": {"input_dim": 10, "curriculum": True, "identity_init": True, "learning_rate": 3e-4},
-                "lengths": [5, 10, 20, 30, 40, 50, 75, 100, 150, 200]},
+                "lengths": [5, 10, 20, 30, 40, 50, 75, 100, 150, 200, 300, 500]},
         "LSTM": {"options": {"input_dim": 10, "curriculum": True, "chrono": True},
                  "lengths": [5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500]},
     },
