@@ -64,7 +64,7 @@ def plot(rows, figure):
     style = {"font.size": 9, "axes.labelsize": 9, "legend.fontsize": 9, "xtick.labelsize": 9,
              "ytick.labelsize": 9}
     with plt.rc_context(style):
-        fig, ax = plt.subplots(figsize=(5.5, 2.3))
+        fig, ax = plt.subplots(figsize=(5.5, 2.0))
         colors = {"RNN": "tab:blue", "LSTM": "tab:orange", "LSTM b_f=1": "tab:green"}
         for (model, trained) in sorted({(r["model"], r["trained"]) for r in rows}, key=lambda k: (k[1], k[0])):
             points = [(int(r["t"]), float(r["grad_norm"])) for r in rows

@@ -154,9 +154,11 @@ def failed_seeds(rows, recipe, model, T):
                   == (recipe, model, T, "False") and float(r["eval_accuracy"]) < SOLVED)
 
 
-def horizon(by_length):
-    """The longest swept T whose mean held-out accuracy over seeds is >= SOLVED (None if there is none)."""
-    return max((T for T, accs in by_length.items() if statistics.mean(accs) >= SOLVED), default=None)
+def horizon(by_length, min_seeds=1):
+    """The longest swept T whose mean held-out accuracy over seeds is >= SOLVED (None if there is none);
+    a length with fewer than `min_seeds` runs (its main pass still under way) does not count."""
+    return max((T for T, accs in by_length.items() if len(accs) >= min_seeds and statistics.mean(accs) >= SOLVED),
+               default=None)
 
 
 def stopped_climbing(by_length, lengths, T, seeds):

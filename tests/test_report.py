@@ -63,9 +63,10 @@ def solved_of(runs):
     return f"{sum(r['solved'] == 'True' for r in runs)}/{len(runs)}"
 
 
-def longest_mastered(by_length):
-    """The longest swept T with mean accuracy >= SOLVED; None if there is none."""
-    return max((T for T, runs in by_length.items() if mean_accuracy(runs) >= SOLVED), default=None)
+def longest_mastered(by_length, seeds=3):
+    """The longest swept T with mean accuracy >= SOLVED over at least the main pass's 3 seeds; None if none."""
+    return max((T for T, runs in by_length.items() if len(runs) >= seeds and mean_accuracy(runs) >= SOLVED),
+               default=None)
 
 
 def tabular_rows(path):
