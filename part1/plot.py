@@ -11,7 +11,6 @@ From results/grads_over_time.csv: report/figures/grads_over_time.png. From resul
 probe_units.csv (part1/probe.py): report/figures/memory_probe.png and lstm_memory_units.png.
 """
 import csv
-import math
 import statistics
 import sys
 from collections import defaultdict
@@ -105,6 +104,13 @@ def plot_accuracy(table, path):
         plt.close(fig)
 
 
+def curve_points(curves, recipe, model, T, seed):
+    """(step, training accuracy) of one run's windows at the normal budget."""
+    return [(int(r["step"]), float(r["accuracy"])) for r in curves
+            if (r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"])
+            == (recipe, model, str(T), seed, "False")]
+
+
 def plot_curves(curves, recipe, lengths, path, seed="0"):
     """Training accuracy (100-step windows) of one seed per length, one panel per model."""
     cmap = plt.get_cmap("viridis")
@@ -112,9 +118,7 @@ def plot_curves(curves, recipe, lengths, path, seed="0"):
         fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.5), sharey=True, layout="constrained")
         for ax, model in zip(axes, MODELS, strict=True):
             for k, T in enumerate(lengths):
-                points = [(int(r["step"]), float(r["accuracy"])) for r in curves
-                          if (r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"])
-                          == (recipe, model, str(T), seed, "False")]
+                points = curve_points(curves, recipe, model, T, seed)
                 if points:
                     ax.plot(*zip(*points, strict=True), color=cmap(k / max(1, len(lengths) - 1)), linewidth=1,
                             label=f"T = {T}")
@@ -140,9 +144,7 @@ def plot_tuned_curves(curves, lengths, path, seeds=("0", "1", "2")):
             for col, T in enumerate(lengths):
                 ax = axes[row][col]
                 for k, seed in enumerate(seeds):
-                    points = [(int(r["step"]), float(r["accuracy"])) for r in curves
-                              if (r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"])
-                              == ("tuned", model, str(T), seed, "False")]
+                    points = curve_points(curves, "tuned", model, T, seed)
                     if points:
                         ax.plot(*zip(*points, strict=True), color=cmap(k), linewidth=1, label=f"seed {seed}")
                 ax.axhline(SOLVED, color="gray", linestyle=":", linewidth=1)
@@ -293,7 +295,7 @@ def curriculum_floor(T):
     one window per growth of the length)."""
     length, windows = min(T, train_script.CURRICULUM_START), 1
     while length < T:
-        length, windows = min(T, math.ceil(length * train_script.CURRICULUM_GROWTH)), windows + 1
+        length, windows = train_script.next_length(length, T), windows + 1
     return windows * train_script.WINDOW
 
 

@@ -225,6 +225,11 @@ RUN_KEYS = ("model_type", "input_length", "input_dim", "num_classes", "num_hidde
             "curriculum")
 
 
+def next_length(length, T):
+    """The curriculum's next palindrome length after a window at `length` reached CURRICULUM_ACCURACY."""
+    return min(T, math.ceil(length * CURRICULUM_GROWTH))
+
+
 def diverged(loss):
     return not math.isfinite(loss) or loss > EXPLODED_LOSS
 
@@ -266,7 +271,7 @@ def train(config, progress=True, on_window=None, state_path=None):
             return "diverged"
         if length < T and window_acc >= CURRICULUM_ACCURACY:
             # Curriculum: move on to longer palindromes; convergence is judged afresh at each length.
-            length = min(T, math.ceil(length * CURRICULUM_GROWTH))
+            length = next_length(length, T)
             train_data = PalindromeDataset(length)
             best_loss, best_step, solved_windows, length_start = float("inf"), step, 0, step
             return None
