@@ -134,21 +134,21 @@ def plot_curves(curves, recipe, lengths, path, seed="0"):
         plt.close(fig)
 
 
-def plot_tuned_curves(curves, lengths, path, seeds=("0", "1", "2")):
-    """Training accuracy of the tuned recipes at their longest lengths, every seed: one panel per model and T."""
+def plot_seed_curves(curves, panels, path, seeds=("0", "1", "2"), height=3.6):
+    """Training accuracy of every seed of a few runs: `panels` is a grid (rows of (recipe, model, T))."""
     cmap = plt.get_cmap("tab10")
     with plt.rc_context(PRINT):
-        fig, axes = plt.subplots(2, len(lengths), figsize=(TEXT_WIDTH, 3.6), sharex=True, sharey=True,
+        fig, axes = plt.subplots(len(panels), len(panels[0]), figsize=(TEXT_WIDTH, height), sharex=True, sharey=True,
                                  layout="constrained", squeeze=False)
-        for row, model in enumerate(MODELS):
-            for col, T in enumerate(lengths):
+        for row, panel_row in enumerate(panels):
+            for col, (recipe, model, T) in enumerate(panel_row):
                 ax = axes[row][col]
                 for k, seed in enumerate(seeds):
-                    points = curve_points(curves, "tuned", model, T, seed)
+                    points = curve_points(curves, recipe, model, T, seed)
                     if points:
                         ax.plot(*zip(*points, strict=True), color=cmap(k), linewidth=1, label=f"seed {seed}")
                 ax.axhline(SOLVED, color="gray", linestyle=":", linewidth=1)
-                ax.set_title(f"tuned {model}, T = {T}")
+                ax.set_title(f"{recipe.replace('_', ' ')} {model}, T = {T}")
                 ax.set_ylim(0, 1.04)
                 ax.grid(alpha=0.3, linewidth=0.5)
             axes[row][0].set_ylabel("training accuracy")
@@ -520,7 +520,10 @@ def main(argv=None):
     checks = check_table(rows)
     plot_accuracy(table, args.figures / "accuracy_vs_length.png")
     plot_curves(curves, "onehot", [10, 15, 20, 25, 30], args.figures / "training_curves.png")
-    plot_tuned_curves(curves, [150, 200], args.figures / "tuned_curves.png")
+    plot_seed_curves(curves, [[("tuned", model, T) for T in (150, 200)] for model in MODELS],
+                     args.figures / "tuned_curves.png")
+    plot_seed_curves(curves, [[("curriculum", "LSTM", 100), ("chrono", "LSTM", 100), ("forget_bias", "LSTM", 50)]],
+                     args.figures / "ablation_curves.png", seeds=("0", "1", "2", "3", "4"), height=2.3)
     plot_steps_to_solve(table, args.figures / "steps_to_solve.png")
     horizons = horizon_rows(table, checks)
     write_horizons(horizons, args.generated / "part1_horizons.tex")
