@@ -256,7 +256,7 @@ def thousands(n):
 
 def write_macros(rows, table, checks, horizons, path):
     """Numbers the text quotes: totals, the rule's budget, and one macro per cell of the sweep, read in the
-    report as \\solved{recipe}{model}{T}, \\acc{...}, \\stepsmedian{...}, \\horizon{recipe}{model}, and per
+    report as \\solved{recipe}{model}{T}, \\acc{...}, \\stepsmedian{...}, \\lost{...}, \\horizon{recipe}{model}, and per
     convergence check \\checksolved{recipe}{model}{T} and \\checksteps{...} (each checked run's seed, outcome and
     steps), over the runs that failed at the normal budget."""
     hours, runs_on = hours_per_machine(rows)
@@ -279,7 +279,8 @@ def write_macros(rows, table, checks, horizons, path):
             steps = statistics.median(steps_of(r) for r in runs)
             lines += [cell.format("solved", recipe, model, T, solved_count(runs)),
                       cell.format("acc", recipe, model, T, f"{statistics.mean(float(r['eval_accuracy']) for r in runs):.3f}"),
-                      cell.format("steps", recipe, model, T, thousands(round(steps)))]
+                      cell.format("steps", recipe, model, T, thousands(round(steps))),
+                      cell.format("lost", recipe, model, T, lost_count(runs))]
     for r in horizons:
         lines += [cell.format("horizon", r["recipe"], r["model"], "", r["horizon"] or "none"),
                   cell.format("horizonrel", r["recipe"], r["model"], "", r"\geq" if r["bound"] else "=")]
@@ -306,17 +307,27 @@ def curriculum_floor(T):
     return windows * train_script.WINDOW
 
 
-def add_reached_steps(rows, curves):
+def add_curve_facts(rows, curves):
     """Give each row `reached_step`: the end of its first window at length T with training accuracy >= 0.99
     (fresh palindromes every step), or "" if it had none. Read from the curves, it is the same measure
-    for every run, whatever step the run stopped at and whichever weights it was scored with."""
-    reached = {}
+    for every run, whatever step the run stopped at and whichever weights it was scored with. And
+    `last_accuracy`: the training accuracy of its last window (where a run that learned and lost it ended)."""
+    reached, last = {}, {}
     for c in curves:
         key = c["recipe"], c["model"], c["palindrome_length"], c["seed"], c["check"]
         if c["length"] == c["palindrome_length"] and float(c["accuracy"]) >= SOLVED and key not in reached:
             reached[key] = c["step"]
+        last[key] = float(c["accuracy"])  # the curves are in step order per run
     for r in rows:
-        r["reached_step"] = reached.get((r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"]), "")
+        key = r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"]
+        r["reached_step"], r["last_accuracy"] = reached.get(key, ""), last.get(key)
+
+
+def lost_count(runs):
+    """"k of n": of the n runs that solved, k ended training below 0.99 (they learned the task and lost it
+    again, and are scored with their best weights)."""
+    solved = [r for r in runs if r["solved"] == "True"]
+    return f"{sum(r['last_accuracy'] is not None and r['last_accuracy'] < SOLVED for r in solved)} of {len(solved)}"
 
 
 def steps_of(r):
@@ -515,7 +526,7 @@ def main(argv=None):
     args.generated.mkdir(parents=True, exist_ok=True)
 
     rows, curves = read_csv(runs), read_csv(args.results / "sweep_curves.csv")
-    add_reached_steps(rows, curves)
+    add_curve_facts(rows, curves)
     table = sweep_table(rows)
     checks = check_table(rows)
     plot_accuracy(table, args.figures / "accuracy_vs_length.png")

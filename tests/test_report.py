@@ -187,24 +187,30 @@ def test_part1_cells_quoted_in_the_text_match_csv():
     table, checks, rows = sweep_runs()
     cells = dict(re.findall(r"\\csname (sweep/[^\\]+)\\endcsname\{(.*)\}\s*$",
                             (GENERATED / "part1_macros.tex").read_text(), re.M))
-    used = re.findall(r"\\(solved|acc|stepsmedian)\{([\w]+)\}\{(\w+)\}\{(\d+)\}", tex_body())
+    used = re.findall(r"\\(solved|acc|stepsmedian|lost)\{([\w]+)\}\{(\w+)\}\{(\d+)\}", tex_body())
     used_horizons = re.findall(r"\\horizonT?\{(\w+)\}\{(\w+)\}", tex_body())
     assert used and used_horizons, "the text quotes no cell of the sweep"
     first_good_window = {}  # the first window at length T with training accuracy >= 0.99, per run
+    last_window = {}  # (step, training accuracy) of the last window, per run
     with open(SWEEP_CSV.with_name("sweep_curves.csv"), newline="") as f:
         for c in csv.DictReader(f):
             key = tuple(c[k] for k in ("recipe", "model", "palindrome_length", "seed", "check"))
             if c["length"] == c["palindrome_length"] and float(c["accuracy"]) >= SOLVED:
                 first_good_window.setdefault(key, int(c["step"]))
+            last_window[key] = max(last_window.get(key, (-1, 0.0)), (int(c["step"]), float(c["accuracy"])))
+
+    def run_key(r):
+        return tuple(r[k] for k in ("recipe", "model", "palindrome_length", "seed", "check"))
 
     def steps(r):  # a solved run's steps to its first good window, an unsolved run's steps trained
-        key = tuple(r[k] for k in ("recipe", "model", "palindrome_length", "seed", "check"))
-        return first_good_window.get(key, int(r["steps"])) if r["solved"] == "True" else int(r["steps"])
+        return first_good_window.get(run_key(r), int(r["steps"])) if r["solved"] == "True" else int(r["steps"])
 
     for what, recipe, model, T in used:
         runs = table[recipe, model][int(T)]
         value = cells[f"sweep/{'steps' if what == 'stepsmedian' else what}/{recipe}/{model}/{T}/"[:-1]]
+        won = [r for r in runs if float(r["eval_accuracy"]) >= SOLVED]
         expected = {"solved": solved_of(runs), "acc": f"{mean_accuracy(runs):.3f}",
+                    "lost": f"{sum(last_window[run_key(r)][1] < SOLVED for r in won)} of {len(won)}",
                     "stepsmedian": f"{round(stats.median(steps(r) for r in runs)):,}".replace(",", "{,}")}[what]
         assert value == expected, (what, recipe, model, T)
     for what, recipe, model, T in re.findall(r"\\(checksolved|checksteps)\{(\w+)\}\{(\w+)\}\{(\d+)\}", tex_body()):
