@@ -169,7 +169,7 @@ def test_part1_horizons_match_csv():
         redone = {r["seed"]: r for r in checks.get((recipe.replace("\\_", "_"), model, lengths[0] if lengths else 0), [])
                   if r["seed"] in failed}
         if not redone:
-            assert (check_solved, verdict) == ("", "")
+            assert (check_solved, verdict) == (("--", "pending") if failed else ("", ""))
             continue
         assert check_solved == solved_of(list(redone.values())) + (
             f" of {len(failed)}" if len(redone) < len(failed) else "")
