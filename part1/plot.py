@@ -317,12 +317,12 @@ def add_curve_facts(rows, curves):
     `last_accuracy`: the training accuracy of its last window (where a run that learned and lost it ended)."""
     reached, last = {}, {}
     for c in curves:
-        key = c["recipe"], c["model"], c["palindrome_length"], c["seed"], c["check"]
+        key = sweep.run_key(c)
         if c["length"] == c["palindrome_length"] and float(c["accuracy"]) >= SOLVED and key not in reached:
             reached[key] = c["step"]
         last[key] = float(c["accuracy"])  # the curves are in step order per run
     for r in rows:
-        key = r["recipe"], r["model"], r["palindrome_length"], r["seed"], r["check"]
+        key = sweep.run_key(r)
         r["reached_step"], r["last_accuracy"] = reached.get(key, ""), last.get(key)
 
 

@@ -190,17 +190,17 @@ def test_part1_cells_quoted_in_the_text_match_csv():
     used = re.findall(r"\\(solved|acc|stepsmedian|lost)\{([\w]+)\}\{(\w+)\}\{(\d+)\}", tex_body())
     used_horizons = re.findall(r"\\horizonT?\{(\w+)\}\{(\w+)\}", tex_body())
     assert used and used_horizons, "the text quotes no cell of the sweep"
+    def run_key(r):  # a curve window or a run, to its run
+        return tuple(r[k] for k in ("recipe", "model", "palindrome_length", "seed", "check"))
+
     first_good_window = {}  # the first window at length T with training accuracy >= 0.99, per run
     last_window = {}  # (step, training accuracy) of the last window, per run
     with open(SWEEP_CSV.with_name("sweep_curves.csv"), newline="") as f:
         for c in csv.DictReader(f):
-            key = tuple(c[k] for k in ("recipe", "model", "palindrome_length", "seed", "check"))
+            key = run_key(c)
             if c["length"] == c["palindrome_length"] and float(c["accuracy"]) >= SOLVED:
                 first_good_window.setdefault(key, int(c["step"]))
             last_window[key] = max(last_window.get(key, (-1, 0.0)), (int(c["step"]), float(c["accuracy"])))
-
-    def run_key(r):
-        return tuple(r[k] for k in ("recipe", "model", "palindrome_length", "seed", "check"))
 
     def steps(r):  # a solved run's steps to its first good window, an unsolved run's steps trained
         return first_good_window.get(run_key(r), int(r["steps"])) if r["solved"] == "True" else int(r["steps"])
