@@ -537,7 +537,7 @@ def main(argv=None):
     checks = check_table(rows)
     plot_accuracy(table, args.figures / "accuracy_vs_length.png")
     plot_curves(curves, "onehot", [10, 15, 20, 25, 30], args.figures / "training_curves.png")
-    plot_seed_curves(curves, [[("tuned", model, T) for T in (150, 200)] for model in MODELS],
+    plot_seed_curves(curves, [[("tuned", model, T) for T in (150, 200, 300)] for model in MODELS],
                      args.figures / "tuned_curves.png", seeds=FIVE_SEEDS)
     plot_seed_curves(curves, [[("curriculum", "LSTM", 100), ("chrono", "LSTM", 100), ("forget_bias", "LSTM", 50)]],
                      args.figures / "ablation_curves.png", seeds=FIVE_SEEDS, height=2.3)
