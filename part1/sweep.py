@@ -206,7 +206,8 @@ def plan(rows, args):
             if model not in RECIPES[recipe] or (recipe, model) in pending:
                 continue
             lengths = sorted(args.lengths or RECIPES[recipe][model]["lengths"])
-            h = horizon(results_by_length(rows, recipe, model))
+            # As in the tables: a length with fewer runs than the main pass (run apart, say) is not a horizon.
+            h = horizon(results_by_length(rows, recipe, model), len(args.seeds))
             past = [T for T in lengths if h is None or T > h][:1]
             extra = []
             if "near" in args.passes:

@@ -171,6 +171,9 @@ def test_sweep_adds_seeds_near_the_horizon_and_checks_the_next_length_with_twice
     todo, _ = sweep.plan(rows, args)
     assert sorted(todo) == sorted([("onehot", "RNN", T, s, False) for T in (10, 15) for s in (3, 4)]
                                   + [("onehot", "RNN", 15, s, True) for s in range(3)])
+    # One solved seed at a length past those swept (run apart from the main pass) does not move the horizon.
+    apart = sweep.plan(rows[:9] + [row(30, 0, 1.0)], sweep_args(lengths=[5, 10, 15]))[0]
+    assert sorted(apart) == sorted(todo)
     normal, check = (sweep.run_config(args, "onehot", "RNN", 15, 0, c) for c in (False, True))
     for key in ("train_steps", "min_steps", "patience"):
         assert check[key] == 2 * normal[key]
