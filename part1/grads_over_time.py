@@ -11,15 +11,12 @@ plots every row of it on a log scale to report/figures/grads_over_time.png.
 """
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part1 import cli
+from part1 import common
 from part1.dataset import PalindromeDataset
 from part1.train import build_model, load_checkpoint
 from report.figure_text import save
@@ -45,13 +42,6 @@ def hidden_state_grads(model, x, y):
 def measure(model, x, y):
     """Mean over the batch of ||dL/dh^(t)||, for t = 1 .. T-1."""
     return hidden_state_grads(model, x, y).norm(dim=2).mean(dim=1)
-
-
-def read_rows(path):
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def plot(rows, figure):
@@ -83,7 +73,7 @@ def plot(rows, figure):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = common.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--palindrome_length", type=int, default=100, help="T (the models read T - 1 digits)")
     parser.add_argument("--batch_size", type=int, default=256, help="palindromes to average over")
@@ -115,7 +105,7 @@ def main(argv=None):
     x, y = PalindromeDataset(args.palindrome_length).sample_batch(
         args.batch_size, torch.Generator().manual_seed(args.seed))
 
-    rows = [r for r in read_rows(args.output) if r["trained"] != str(args.trained)]
+    rows = [r for r in common.read_csv(args.output, missing_ok=True) if r["trained"] != str(args.trained)]
     for name, model in models.items():
         for t, g in enumerate(measure(model, x, y).tolist(), start=1):
             rows.append({"model": name, "trained": str(args.trained), "t": t, "grad_norm": f"{g:.6e}"})
@@ -132,4 +122,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "grads_over_time.py")
+    common.run(main, "grads_over_time.py")

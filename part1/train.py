@@ -20,12 +20,8 @@ Ctrl-C stops training early (after the current step) and still evaluates and wri
 train() can also save such a run's whole state and continue it later, step for step (the sweep does).
 """
 import argparse
-import json
 import math
-import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,9 +29,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part1 import cli
+from part1 import common
 from part1.dataset import PalindromeDataset
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
@@ -51,44 +45,30 @@ CANDIDATE_ACCURACY = 0.99  # a window this accurate at length T has its weights 
 VALIDATION_SIZE = 2000  # palindromes that pick the weights to score (seed eval_seed + 1)
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 def build_parser():
-    parser = cli.ArgumentParser(
+    parser = common.ArgumentParser(
         description="Train a hand-written vanilla RNN or LSTM on palindromes of length T = input_length + 1.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model_type", default="RNN", choices=["RNN", "LSTM"], help="architecture")
-    parser.add_argument("--input_length", type=positive_int, default=10, help="digits the model reads (T - 1)")
+    parser.add_argument("--input_length", type=common.positive_int, default=10, help="digits the model reads (T - 1)")
     parser.add_argument("--input_dim", type=int, default=10, choices=[1, 10],
                         help="10: one-hot digits; 1: the raw digit value (the course template's default, "
                              "much harder to learn: see the report)")
-    parser.add_argument("--num_classes", type=positive_int, default=10, help="output classes (digits)")
-    parser.add_argument("--num_hidden", type=positive_int, default=128, help="hidden units")
-    parser.add_argument("--batch_size", type=positive_int, default=128, help="palindromes per step")
-    parser.add_argument("--learning_rate", type=positive_float, default=0.001, help="RMSprop learning rate")
-    parser.add_argument("--train_steps", type=positive_int, default=10000,
+    parser.add_argument("--num_classes", type=common.positive_int, default=10, help="output classes (digits)")
+    parser.add_argument("--num_hidden", type=common.positive_int, default=128, help="hidden units")
+    parser.add_argument("--batch_size", type=common.positive_int, default=128, help="palindromes per step")
+    parser.add_argument("--learning_rate", type=common.positive_float, default=0.001, help="RMSprop learning rate")
+    parser.add_argument("--train_steps", type=common.positive_int, default=10000,
                         help="step budget: stop unsolved after this many steps at one palindrome length")
-    parser.add_argument("--max_norm", type=positive_float, default=10.0, help="gradient-norm clipping threshold")
+    parser.add_argument("--max_norm", type=common.positive_float, default=10.0, help="gradient-norm clipping threshold")
     parser.add_argument("--device", default="auto", help="'auto' (cuda when available, else cpu), 'cpu', 'cuda:0', ...")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the training stream")
-    parser.add_argument("--eval_size", type=positive_int, default=10000, help="held-out palindromes to score on")
+    parser.add_argument("--eval_size", type=common.positive_int, default=10000, help="held-out palindromes to score on")
     parser.add_argument("--eval_seed", type=int, default=2019, help="seed of the held-out set (independent of --seed)")
-    parser.add_argument("--min_steps", type=positive_int, default=10000,
+    parser.add_argument("--min_steps", type=common.positive_int, default=10000,
                         help="no plateau stop before this many steps at the final length")
-    parser.add_argument("--patience", type=positive_int, default=2000,
+    parser.add_argument("--patience", type=common.positive_int, default=2000,
                         help=f"after --min_steps, stop once the loss has left chance (best {WINDOW}-step window "
                              f"loss below ln 10 - 0.1) and has not fallen {MIN_DELTA} nats below its best for "
                              "this many steps")
@@ -102,26 +82,11 @@ def build_parser():
                         help=f"start on palindromes of length {CURRICULUM_START} and grow the length "
                              f"{CURRICULUM_GROWTH}x whenever a {WINDOW}-step window reaches training accuracy "
                              f"{CURRICULUM_ACCURACY}, up to T; convergence is judged at T only")
-    parser.add_argument("--num_threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--num_threads", type=common.positive_int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--output", type=Path, help="write options, training curve and held-out accuracy here (JSON)")
     parser.add_argument("--checkpoint", type=Path, help="save the trained model's weights and options here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
-
-
-def resolve_device(name):
-    """'auto' -> cuda when available, else cpu; raises ValueError for a device this machine lacks."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"unknown device '{name}'") from None
-    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
-        raise ValueError(f"device '{name}' is not available on this machine (try --device cpu)")
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device '{name}' is not supported (use cpu or cuda)")
-    return device
 
 
 def build_model(config, device):
@@ -151,30 +116,13 @@ def evaluate(model, inputs, targets, batch_size=500):
     return correct / len(targets), loss / len(targets)
 
 
-def write_json(path, data):
-    """Write atomically, so an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def save_atomically(obj, path):
-    """torch.save through a temporary file, so an interrupted run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def clone_state(model):
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
 
 def save_checkpoint(path, config, model):
     """The trained weights with the options that rebuild the model (see `load_checkpoint`)."""
-    save_atomically({"options": config, "model": model.state_dict()}, path)
+    common.save_atomically({"options": config, "model": model.state_dict()}, path)
 
 
 def run_options(config):
@@ -200,26 +148,6 @@ def load_checkpoint(path, device="cpu"):
     return model, checkpoint["options"]
 
 
-class StopOnInterrupt:
-    """Ctrl-C asks the loop to stop after the current step, so a saved state is consistent; a second
-    Ctrl-C stops at once. (Signals reach only the main thread: elsewhere this does nothing.)"""
-
-    def __enter__(self):
-        self.requested = False
-        self.active = threading.current_thread() is threading.main_thread()
-        if self.active:
-            self.previous = signal.signal(signal.SIGINT, self.request)
-        return self
-
-    def request(self, signum, frame):
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def __exit__(self, *exc):
-        if self.active:
-            signal.signal(signal.SIGINT, self.previous)
-
-
 RUN_KEYS = ("model_type", "input_length", "input_dim", "num_classes", "num_hidden", "batch_size", "learning_rate",
             "train_steps", "max_norm", "seed", "min_steps", "patience", "forget_bias", "chrono", "identity_init",
             "curriculum")
@@ -242,7 +170,7 @@ def train(config, progress=True, on_window=None, state_path=None):
     stream, curve, stopping rule), and a run that finds a state of the same options on the same kind
     of device continues from it, step for step; a finished run deletes it.
     """
-    device = resolve_device(config["device"])
+    device = common.resolve_device(config["device"])
     if config.get("num_threads"):
         torch.set_num_threads(config["num_threads"])
     torch.manual_seed(config["seed"])
@@ -309,7 +237,7 @@ def train(config, progress=True, on_window=None, state_path=None):
     start = time.time()
     bar = tqdm(total=None if config.get("curriculum") else config["train_steps"], desc=f"{config['model_type']} T={T}",
                disable=not progress, dynamic_ncols=True, initial=step)
-    with StopOnInterrupt() as interrupt:
+    with common.StopOnInterrupt() as interrupt:
         while stop_reason is None:
             if interrupt.requested:
                 stop_reason = "interrupted"
@@ -334,7 +262,7 @@ def train(config, progress=True, on_window=None, state_path=None):
     bar.close()
     train_time = time_before + time.time() - start
     if state_path and stop_reason == "interrupted":
-        save_atomically({
+        common.save_atomically({
             "options": run_options(config), "device": device.type, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "loss_sum": loss_sum.item(),
             "correct_sum": correct_sum.item(), "curve": curve, "step": step, "length": length,
@@ -370,13 +298,13 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        resolve_device(args.device)
+        common.resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result, model = train(config, progress=not args.quiet)
     if args.output:
-        write_json(args.output, result)
+        common.write_json(args.output, result)
     if args.checkpoint:
         save_checkpoint(args.checkpoint, config, model)
     if result["stop_reason"] == "diverged":
@@ -390,4 +318,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "train.py")
+    common.run(main, "train.py")

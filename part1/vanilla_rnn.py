@@ -4,8 +4,8 @@ import math
 import torch
 import torch.nn as nn
 
-from part1.bptt import RNNRecurrence
 from part1.dataset import encode_digits
+from part1.fast.bptt import RNNRecurrence
 
 
 class VanillaRNN(nn.Module):

@@ -4,15 +4,12 @@
 
 Generation is stateful: the prompt is read once, then the LSTM takes one step per new character.
 """
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part2 import cli
+from part1 import common
 from part2.model import TextGenerationModel
 
 
@@ -100,20 +97,20 @@ def log_prob(model, prompt, continuation):
 
 
 def parse_args(argv=None):
-    p = cli.ArgumentParser(description=__doc__.split("\n")[0])
+    p = common.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by train.py")
     p.add_argument("--prompt", default=None,
                    help="text to continue (default: one random character of the vocabulary)")
-    p.add_argument("--length", type=cli.positive_int, default=200,
+    p.add_argument("--length", type=common.positive_int, default=200,
                    help="number of characters to add to the prompt")
     p.add_argument("--method", choices=["greedy", "sample", "beam"], default="sample")
-    p.add_argument("--temperature", type=cli.positive_float, default=1.0,
+    p.add_argument("--temperature", type=common.positive_float, default=1.0,
                    help="for --method sample: the next character is drawn from softmax(τ·logits), "
                         "so τ multiplies the logits: larger τ is greedier (τ → ∞ is greedy), "
                         "smaller τ is more random (τ → 0 is uniform)")
-    p.add_argument("--beam_size", type=cli.positive_int, default=5, help="for --method beam")
-    p.add_argument("--num_samples", type=cli.positive_int, default=1)
-    p.add_argument("--seed", type=cli.non_negative_int, default=0,
+    p.add_argument("--beam_size", type=common.positive_int, default=5, help="for --method beam")
+    p.add_argument("--num_samples", type=common.positive_int, default=1)
+    p.add_argument("--seed", type=common.non_negative_int, default=0,
                    help="for sampling and the random first character")
     p.add_argument("--score", action="store_true",
                    help="after each text, print its continuation's summed log-probability")
@@ -148,4 +145,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "generate.py")
+    common.run(main, "generate.py")

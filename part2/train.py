@@ -15,7 +15,6 @@ import math
 import os
 import random
 import re
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -26,9 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part2 import cli
+from part1 import common
 from part2.dataset import TextDataset
 from part2.generate import generate
 from part2.model import TextGenerationModel
@@ -54,14 +51,14 @@ BUDGET_DEFAULTS = (
 def unit_interval(text):
     value = float(text)
     if not 0 < value <= 1:
-        raise cli.argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+        raise common.argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
 
 
 def non_negative_float(text):
     value = float(text)
     if not value >= 0:  # also rejects nan
-        raise cli.argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+        raise common.argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -73,26 +70,26 @@ def by_budget(option):
 
 
 def parse_args(argv=None):
-    p = cli.ArgumentParser(description=__doc__.split("\n")[0])
+    p = common.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--txt_file", default="assets/book.txt", help="the book, a UTF-8 text file")
-    p.add_argument("--strip_gutenberg", action=cli.argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--strip_gutenberg", action=common.argparse.BooleanOptionalAction, default=True,
                    help="cut Project Gutenberg's licence header and footer when the markers are there")
-    p.add_argument("--seq_length", type=cli.positive_int, default=30,
+    p.add_argument("--seq_length", type=common.positive_int, default=30,
                    help="characters per training window, the longest backpropagation through time")
-    p.add_argument("--embedding_dim", type=cli.non_negative_int, default=64,
+    p.add_argument("--embedding_dim", type=common.non_negative_int, default=64,
                    help="0 feeds one-hot characters")
-    p.add_argument("--lstm_num_hidden", type=cli.positive_int, default=None,
+    p.add_argument("--lstm_num_hidden", type=common.positive_int, default=None,
                    help=by_budget("lstm_num_hidden"))
-    p.add_argument("--lstm_num_layers", type=cli.positive_int, default=2)
-    p.add_argument("--unigram_bias", action=cli.argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--lstm_num_layers", type=common.positive_int, default=2)
+    p.add_argument("--unigram_bias", action=common.argparse.BooleanOptionalAction, default=True,
                    help="start the read-out bias at the log frequencies of the characters in the "
                         "training split (--no-unigram_bias keeps PyTorch's random init)")
-    p.add_argument("--batch_size", type=cli.positive_int, default=64)
-    p.add_argument("--learning_rate", type=cli.positive_float, default=1e-2, help="for Adam")
+    p.add_argument("--batch_size", type=common.positive_int, default=64)
+    p.add_argument("--learning_rate", type=common.positive_float, default=1e-2, help="for Adam")
     p.add_argument("--learning_rate_decay", type=unit_interval, default=0.96,
                    help="multiply the learning rate by this every --learning_rate_step steps")
-    p.add_argument("--learning_rate_step", type=cli.positive_int, default=5000)
-    p.add_argument("--linear_decay", action=cli.argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--learning_rate_step", type=common.positive_int, default=5000)
+    p.add_argument("--linear_decay", action=common.argparse.BooleanOptionalAction, default=True,
                    help="also decay the learning rate linearly to 0 at the end of the run: at "
                         "--train_steps, or at --max_time seconds if that comes first")
     p.add_argument("--weight_decay", type=non_negative_float, default=0.1,
@@ -100,35 +97,35 @@ def parse_args(argv=None):
     p.add_argument("--dropout_keep_prob", type=unit_interval, default=None,
                    help="keep probability of the dropout between LSTM layers; "
                         + by_budget("dropout_keep_prob"))
-    p.add_argument("--io_dropout", action=cli.argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--io_dropout", action=common.argparse.BooleanOptionalAction, default=False,
                    help="also drop the LSTM's input and output with 1 - --dropout_keep_prob")
-    p.add_argument("--tie_weights", action=cli.argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--tie_weights", action=common.argparse.BooleanOptionalAction, default=False,
                    help="one matrix for the embedding and the read-out (needs --embedding_dim "
                         "equal to --lstm_num_hidden)")
-    p.add_argument("--max_norm", type=cli.positive_float, default=5.0,
+    p.add_argument("--max_norm", type=common.positive_float, default=5.0,
                    help="clip the gradient to this norm")
-    p.add_argument("--train_steps", type=cli.positive_int, default=1_000_000)
-    p.add_argument("--max_time", type=cli.positive_float, default=None,
+    p.add_argument("--train_steps", type=common.positive_int, default=1_000_000)
+    p.add_argument("--max_time", type=common.positive_float, default=None,
                    help="stop when the run has lasted this many seconds of wall clock, counted "
                         "over all its resumptions (then evaluate and save); some defaults follow it")
-    p.add_argument("--seed", type=cli.non_negative_int, default=0)
+    p.add_argument("--seed", type=common.non_negative_int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, ...")
     p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                    help="of the training steps' arithmetic (bfloat16 autocast; weights, optimizer "
                         "and evaluation stay float32). auto: bfloat16 on a CPU that computes it in "
                         "hardware (AVX-512 BF16 or AMX), float32 elsewhere")
-    p.add_argument("--num_threads", type=cli.non_negative_int, default=0,
+    p.add_argument("--num_threads", type=common.non_negative_int, default=0,
                    help="CPU threads for torch (0: torch's default, one per core); on a machine "
                         "shared with other jobs use 1, since threads that wait for each other "
                         "stall when the other jobs take their cores")
     p.add_argument("--summary_path", "--output_dir", default="./summaries/",
                    help="folder for metrics.csv, samples.txt and checkpoint.pt")
-    p.add_argument("--print_every", type=cli.positive_int, default=50,
+    p.add_argument("--print_every", type=common.positive_int, default=50,
                    help="steps per metrics.csv row and progress-bar update")
-    p.add_argument("--eval_every", type=cli.positive_int, default=None,
+    p.add_argument("--eval_every", type=common.positive_int, default=None,
                    help="steps between validation passes (and checkpoints); "
                         + by_budget("eval_every"))
-    p.add_argument("--sample_every", type=cli.positive_int, default=None,
+    p.add_argument("--sample_every", type=common.positive_int, default=None,
                    help="steps between samples written to samples.txt; " + by_budget("sample_every"))
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --summary_path; its options are kept except "
@@ -155,15 +152,6 @@ def native_bfloat16(device):
     except OSError:  # not Linux: keep float32
         return False
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
-
-
-def pick_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available here (use --device cpu)")
-    return device
 
 
 def learning_rate(args, step, seconds):
@@ -264,13 +252,6 @@ def set_rng_states(states, data_generator, sample_generator):
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_atomically(obj, path):
-    """Write to a temporary file first, so a crash never leaves a half-written checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def load_checkpoint(path):
     if not path.is_file():
         raise ValueError(f"--resume: no checkpoint at {path}")
@@ -285,7 +266,7 @@ def load_checkpoint(path):
 
 
 class Diverged(ValueError):
-    """Training diverged; cli.run prints the message as one line."""
+    """Training diverged; common.run prints the message as one line."""
 
 
 def check_finite(what, value, step, r):
@@ -368,7 +349,7 @@ class Run:
 def save_checkpoint(r):
     r.state.last_checkpoint = r.state.step
     metrics_bytes, samples_bytes = r.log.sizes()
-    save_atomically({
+    common.save_atomically({
         "model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(),
         "run": asdict(r.state), "step": r.state.step,
         "rng": rng_states(r.data_generator, r.sample_generator),
@@ -395,23 +376,6 @@ def write_row(r, val=("", "", "", "")):
                            r.args.batch_size * r.args.seq_length, val)
 
 
-class StopOnInterrupt:
-    """Ctrl-C asks the loop to stop after the current step, so the checkpoint is consistent; a
-    second Ctrl-C stops at once."""
-
-    def __enter__(self):
-        self.requested = False
-        signal.signal(signal.SIGINT, self.request)
-        return self
-
-    def request(self, signum, frame):
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def train(args):
     summary = Path(args.summary_path)
     ckpt_path = summary / "checkpoint.pt"
@@ -422,7 +386,7 @@ def train(args):
 
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
-    device = pick_device(args.device)
+    device = common.resolve_device(args.device)
     if args.precision == "auto":
         args.precision = "bfloat16" if native_bfloat16(device) else "float32"
     if Path(args.txt_file).is_dir():
@@ -467,7 +431,7 @@ def train(args):
     # The bar counts seconds under a time budget, steps otherwise; it closes before an error
     # message, so the message stands on its own line.
     by_time = args.max_time is not None
-    with StopOnInterrupt() as interrupt, tqdm(
+    with common.StopOnInterrupt() as interrupt, tqdm(
             total=args.max_time if by_time else args.train_steps, initial=state.seconds if by_time else state.step,
             unit="s" if by_time else "step", dynamic_ncols=True, desc=f"training on {Path(args.txt_file).name}",
             bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}" if by_time else None) as bar:
@@ -533,4 +497,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "train.py")
+    common.run(main, "train.py")

@@ -4,17 +4,13 @@ The number is found twice: as the length of a shortest path (networkx), and by a
 to a feature that is non-zero only at C until E's row becomes non-zero. Nothing is random.
 """
 import json
-import sys
-from pathlib import Path
 
 import networkx as nx
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part3 import cli
+from part1 import common
+from part3.experiments.report_outputs import add_output_dirs, plot_figure2, write_figure2_tex
 from part3.gcn import GCNLayer, normalized_adjacency
-from part3.report import add_output_dirs, plot_figure2, write_figure2_tex
 
 NODES = ("A", "B", "C", "D", "E", "F")
 # The undirected edges read off Figure 2 (shared/docs/figure2.md).
@@ -72,6 +68,12 @@ def format_matrix(matrix, fmt, row_labels=NODES, col_labels=NODES):
     return "\n".join(lines)
 
 
+def rounded(matrix, digits=6):
+    """A matrix as lists of floats rounded to `digits` decimals: float32 sums differ in their last bits
+    from one CPU's vector unit to another's, and the saved results must not."""
+    return [[round(x, digits) for x in row] for row in matrix.tolist()]
+
+
 def run():
     adj = adjacency(NODES, EDGES)
     adj_tilde = adj + torch.eye(len(NODES))  # Eq. 16
@@ -82,18 +84,18 @@ def run():
         "nodes": list(NODES),
         "edges": [list(e) for e in EDGES],
         "adj_tilde": adj_tilde.int().tolist(),
-        "adj_hat": adj_hat.tolist(),
+        "adj_hat": rounded(adj_hat),
         "source": SOURCE,
         "target": TARGET,
         "shortest_path": path,
         "updates_by_shortest_path": len(path) - 1,
         "updates_by_propagation": updates_to_reach(signals, NODES.index(TARGET)),
-        "signal_per_layer": signals.tolist(),
+        "signal_per_layer": rounded(signals),
     }
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     add_output_dirs(parser, "figure2.json")
     args = parser.parse_args(argv)
 
@@ -120,4 +122,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "figure2.py")
+    common.run(main, "figure2.py")

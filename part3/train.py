@@ -6,19 +6,15 @@ from the friendships alone, since every member's feature vector is just its one-
 """
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import networkx as nx
 import torch
 import torch.nn.functional as F
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part3 import cli
+from part1 import common
+from part3.experiments.report_outputs import add_output_dirs, plot_karate, write_karate_tex
 from part3.gcn import GCN, normalized_adjacency
-from part3.report import add_output_dirs, plot_karate, write_karate_tex
 
 LEADERS = (0, 33)  # the only labelled members: one per faction
 
@@ -98,7 +94,7 @@ def positive_int(parser, name, value):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     parser.add_argument("--n-seeds", type=int, default=10,
                         help="runs with seeds seed, seed+1, ...; accuracy is averaged over them "
@@ -135,4 +131,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "train.py")
+    common.run(main, "train.py")

@@ -11,15 +11,12 @@ Nothing here trains; it takes about a second after start-up.
 import argparse
 import csv
 import math
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from part1.lstm import LSTM
+from part1.vanilla_rnn import VanillaRNN
 
-from part1.lstm import LSTM  # noqa: E402
-from part1.vanilla_rnn import VanillaRNN  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 GENERATED = ROOT / "report" / "generated"
 GRADS_CSV = ROOT / "part1" / "results" / "grads_over_time.csv"

@@ -15,35 +15,35 @@ CASES = [
     ("part1/train.py", ["--input_length", "0"], 2),
     ("part1/train.py", ["--model_type", "GRU"], 2),
     ("part1/train.py", ["--learning_rate", "x"], 2),
-    ("part1/sweep.py", ["--lengths", "1"], 2),
-    ("part1/sweep.py", ["--shard", "2/2"], 2),
-    ("part1/plot.py", ["--results", MISSING], 1),
-    ("part1/plot.py", ["--no_such_option"], 2),
+    ("part1/experiments/sweep.py", ["--lengths", "1"], 2),
+    ("part1/experiments/sweep.py", ["--shard", "2/2"], 2),
+    ("part1/experiments/plot.py", ["--results", MISSING], 1),
+    ("part1/experiments/plot.py", ["--no_such_option"], 2),
     ("part1/grads_over_time.py", ["--batch_size", "0"], 2),
     ("part1/grads_over_time.py", ["--trained", "--rnn_checkpoint", f"{MISSING}.pt"], 1),
-    ("part1/benchmark.py", ["--lengths", "x"], 2),
-    ("part1/probe.py", ["--units", "x"], 2),
-    ("part1/probe.py", ["--checkpoints", f"{MISSING}.pt"], 1),
+    ("part1/experiments/benchmark.py", ["--lengths", "x"], 2),
+    ("part1/experiments/probe.py", ["--units", "x"], 2),
+    ("part1/experiments/probe.py", ["--checkpoints", f"{MISSING}.pt"], 1),
     ("part2/train.py", ["--seq_length", "0"], 2),
     ("part2/train.py", ["--txt_file", f"{MISSING}.txt", "--summary_path", MISSING], 1),
     ("part2/generate.py", ["--checkpoint", f"{MISSING}.pt", "--temperature", "0"], 2),
     ("part2/generate.py", ["--checkpoint", f"{MISSING}.pt"], 1),
-    ("part2/export.py", [MISSING], 2),
-    ("part2/export.py", [MISSING, MISSING], 1),
-    ("part2/plot.py", [MISSING], 1),
-    ("part2/plot.py", [], 2),
-    ("part2/report.py", [MISSING], 1),
-    ("part2/report.py", [], 2),
-    ("part2/benchmark.py", [], 2),
-    ("part2/benchmark.py", [MISSING], 1),
+    ("part2/experiments/export.py", [MISSING], 2),
+    ("part2/experiments/export.py", [MISSING, MISSING], 1),
+    ("part2/experiments/plot.py", [MISSING], 1),
+    ("part2/experiments/plot.py", [], 2),
+    ("part2/experiments/report_outputs.py", [MISSING], 1),
+    ("part2/experiments/report_outputs.py", [], 2),
+    ("part2/experiments/benchmark.py", [], 2),
+    ("part2/experiments/benchmark.py", [MISSING], 1),
     ("part3/figure2.py", ["--no_such_option"], 2),
     ("part3/figure2.py", ["--out-dir", "part3/figure2.py"], 1),  # a file where a folder should be
     ("part3/train.py", ["--epochs", "-1"], 2),
     ("part3/train.py", ["--dropout", "1.5"], 2),
-    ("part3/oversmoothing.py", ["--depths", "1", "4"], 2),
-    ("part3/oversmoothing.py", ["--lr", "0"], 2),
-    ("part3/report.py", ["--results-dir", MISSING], 1),
-    ("part3/report.py", ["--fig-dir"], 2),
+    ("part3/experiments/oversmoothing.py", ["--depths", "1", "4"], 2),
+    ("part3/experiments/oversmoothing.py", ["--lr", "0"], 2),
+    ("part3/experiments/report_outputs.py", ["--results-dir", MISSING], 1),
+    ("part3/experiments/report_outputs.py", ["--fig-dir"], 2),
 ]
 
 
@@ -57,7 +57,7 @@ def test_bad_input_is_one_line_on_stderr_and_an_exit_code(script, argv, code):
 
 
 def test_every_script_is_in_the_contract():
-    scripts = {str(path.relative_to(ROOT)) for path in ROOT.glob("part*/*.py")
+    scripts = {str(path.relative_to(ROOT)) for path in ROOT.glob("part*/**/*.py")
                if re.search(r'^if __name__ == "__main__":', path.read_text(), re.M)}
     assert scripts == {script for script, _, _ in CASES}
     assert {script for script, _, code in CASES if code == 2} == scripts  # a bad option for each

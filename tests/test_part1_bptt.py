@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from part1.bptt import LSTMRecurrence, RNNRecurrence, tanh
+from part1.fast.bptt import LSTMRecurrence, RNNRecurrence, tanh
 
 
 @pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])

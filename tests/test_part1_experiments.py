@@ -50,7 +50,7 @@ def test_sweep_appends_one_row_per_run_and_resumes(tmp_path):
             "--train_steps", 200,
             "--eval_size", 300, "--output", tmp_path / "acc.csv", "--curves", tmp_path / "curves.csv",
             "--checkpoints", tmp_path / "ckpt"]
-    first = run("part1/sweep.py", *args)
+    first = run("part1/experiments/sweep.py", *args)
     assert first.returncode == 0, first.stderr
     rows = list(csv.DictReader(open(tmp_path / "acc.csv")))
     assert [(r["model"], r["palindrome_length"], r["seed"]) for r in rows] == [("RNN", "3", "0"), ("RNN", "4", "0")]
@@ -58,7 +58,7 @@ def test_sweep_appends_one_row_per_run_and_resumes(tmp_path):
     # Which machine and PyTorch ran it: a seed reproduces its run only there.
     assert all(r["machine"].endswith(f", torch {torch.__version__}") and len(r["machine"]) > 14 for r in rows)
     assert (tmp_path / "ckpt" / "onehot_RNN_T4_seed0.pt").exists()
-    again = run("part1/sweep.py", *args)
+    again = run("part1/experiments/sweep.py", *args)
     assert "0 runs to do" in again.stdout
     assert len(list(csv.DictReader(open(tmp_path / "acc.csv")))) == 2
     curves = list(csv.DictReader(open(tmp_path / "curves.csv")))
@@ -70,16 +70,16 @@ def test_sweep_shards_split_the_runs(tmp_path):
               "--train_steps", 100,
               "--eval_size", 100, "--output", tmp_path / "acc.csv", "--curves", tmp_path / "c.csv",
               "--checkpoints", tmp_path / "ck"]
-    assert run("part1/sweep.py", *common, "--shard", "1/2").returncode == 0
+    assert run("part1/experiments/sweep.py", *common, "--shard", "1/2").returncode == 0
     rows = list(csv.DictReader(open(tmp_path / "acc.csv")))
     assert [r["seed"] for r in rows] == ["1"]
-    bad = run("part1/sweep.py", *common, "--shard", "2/2")
+    bad = run("part1/experiments/sweep.py", *common, "--shard", "2/2")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
 def test_no_curriculum_run_reaches_its_length_before_the_curriculum_floor():
     # plot.curriculum_floor is quoted in the report as the earliest step a curriculum run can train at T.
-    from part1.plot import curriculum_floor
+    from part1.experiments.plot import curriculum_floor
     from part1.train import WINDOW
 
     first_at_T = {}

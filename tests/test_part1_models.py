@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from part1.bptt import LSTMRecurrence, RNNRecurrence
 from part1.dataset import encode_digits
+from part1.fast.bptt import LSTMRecurrence, RNNRecurrence
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from part1 import sweep
 from part1 import train as train_script
+from part1.experiments import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -207,7 +207,7 @@ def test_sweep_length_filters_split_the_main_pass_without_overlap():
 
 
 def test_probe_reads_a_linearly_stored_digit_and_not_noise():
-    from part1.probe import probe_accuracy
+    from part1.experiments.probe import probe_accuracy
 
     generator = torch.Generator().manual_seed(0)
     digits = torch.randint(0, 10, (2, 400), generator=generator)

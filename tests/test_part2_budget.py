@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from part2 import benchmark, cli, generate, train
+from part1 import common
+from part2 import generate, train
 from part2.dataset import TextDataset
+from part2.experiments import benchmark
 from part2.model import TextGenerationModel
 from tests.test_part2 import story
 
@@ -27,7 +29,7 @@ def book(tmp_path):
 
 def fails_with_one_line(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.run(lambda: train.main(argv), "train.py")
+        common.run(lambda: train.main(argv), "train.py")
     err = capsys.readouterr().err
     assert exit_info.value.code not in (0, None) and "Traceback" not in err
     # One line says what happened (a progress bar may stand before it).

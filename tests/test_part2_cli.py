@@ -11,7 +11,9 @@ import time
 import pytest
 import torch
 
-from part2 import cli, export, generate, plot, report, train
+from part1 import common
+from part2 import generate, train
+from part2.experiments import export, plot, report_outputs
 from tests.scripts import ROOT, run_python, run_script
 from tests.test_part2 import NEXT, Bigram, story
 
@@ -180,20 +182,20 @@ def test_generate_options_and_their_defaults():
 def test_plot_and_report_snippets_come_from_the_saved_run(run, tmp_path):
     plot.main([str(run), "--out", str(tmp_path / "curves.png")])
     assert (tmp_path / "curves.png").stat().st_size > 0
-    report.main([str(run), "--out", str(tmp_path), "--prompt", "The king"])
+    report_outputs.main([str(run), "--out", str(tmp_path), "--prompt", "The king"])
     macros = (tmp_path / "part2_results.tex").read_text()
     with open(run / "metrics.csv") as f:
         final = list(csv.DictReader(f))[-1]
     assert f"\\newcommand{{\\PartTwoValLoss}}{{{float(final['val_loss']):.3f}}}" in macros
     samples = (tmp_path / "part2_samples.tex").read_text()
     first_greedy = (run / "samples.txt").read_text(encoding="utf-8").splitlines()[1].split(None, 1)[1]
-    assert report.tex(first_greedy[1:-1]) in samples  # quoted verbatim
+    assert report_outputs.tex(first_greedy[1:-1]) in samples  # quoted verbatim
     assert "beam, $B=" in (tmp_path / "part2_completions.tex").read_text()
 
 
 def fails_cleanly(main, prog, argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.run(lambda: main(argv), prog)
+        common.run(lambda: main(argv), prog)
     err = capsys.readouterr().err
     assert exit_info.value.code not in (0, None)
     assert "Traceback" not in err

@@ -112,7 +112,7 @@ def test_required_generated_snippets_exist():
         assert any(name.startswith(prefix) for name in required), f"the report inputs no {prefix}* snippet"
     for name in required:
         assert (GENERATED / name).is_file(), f"report.tex inputs generated/{name}, which does not exist"
-    # guarded snippets are written by part2/report.py: once the run is committed they must be there
+    # guarded snippets are written by part2/experiments/report_outputs.py: once the run is committed they must be there
     if PART2_RUN.joinpath("checkpoint.pt").exists():
         for name in optional:
             assert (GENERATED / name).is_file(), f"generated/{name} is missing: run make -C report"
@@ -147,7 +147,7 @@ def test_part1_accuracy_tables_match_csv(name):
 
 def test_part1_horizons_match_csv():
     """Horizon, seeds solved there and at the next swept length, and the convergence check."""
-    from part1.sweep import RECIPES
+    from part1.experiments.sweep import RECIPES
 
     table, checks, _ = sweep_runs()
     rows = tabular_rows(GENERATED / "part1_horizons.tex")
@@ -182,7 +182,7 @@ def test_part1_cells_quoted_in_the_text_match_csv():
     value the CSV gives (LaTeX stops on a missing one; this catches a stale one)."""
     import statistics as stats
 
-    from part1.sweep import RECIPES
+    from part1.experiments.sweep import RECIPES
 
     table, checks, rows = sweep_runs()
     cells = dict(re.findall(r"\\csname (sweep/[^\\]+)\\endcsname\{(.*)\}\s*$",

@@ -33,4 +33,4 @@ timed 70s_seed2 --max_time 70 --seed 2
 for seed in $ten_minute_seeds; do
     timed "10min_seed$seed" --max_time 600 --seed "$seed"
 done
-python part2/benchmark.py "$out" | tee "$out/table.md"
+python part2/experiments/benchmark.py "$out" | tee "$out/table.md"

@@ -1,10 +1,10 @@
 """Accuracy versus palindrome length (Questions 1.3 and 1.6): many runs of train.py, one CSV row each.
 
-    python part1/sweep.py                       # everything, resumable, most informative runs first
-    python part1/sweep.py --dry_run             # the plan so far and an upper bound on its time
-    python part1/sweep.py --shard 0/4           # a quarter of the runs (SLURM arrays)
-    python part1/sweep.py --recipes onehot --lengths 5 10 --seeds 0   # a quick look
-    python part1/sweep.py --models LSTM --min_length 75 --device cuda  # the long LSTM runs on a GPU
+    python part1/experiments/sweep.py                       # everything, resumable, most informative runs first
+    python part1/experiments/sweep.py --dry_run             # the plan so far and an upper bound on its time
+    python part1/experiments/sweep.py --shard 0/4           # a quarter of the runs (SLURM arrays)
+    python part1/experiments/sweep.py --recipes onehot --lengths 5 10 --seeds 0   # a quick look
+    python part1/experiments/sweep.py --models LSTM --min_length 75 --device cuda  # the long LSTM runs on a GPU
 
 Every run trains until it is solved or has spent its step budget at its final length (train.py's
 rule: nothing is called unsolved before --train_steps steps at the final length) and is scored on
@@ -36,20 +36,16 @@ import fcntl
 import json
 import shutil
 import statistics
-import sys
 import time
 import zlib
 from pathlib import Path
 
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part1 import cli
+from part1 import common
 from part1 import train as train_script
-from part1.benchmark import machine_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "part1" / "results"
 
 TEMPLATE_LENGTHS = [5, 10, 15, 20, 25, 30, 40, 50, 75, 100]
@@ -126,13 +122,6 @@ def append_rows(path, columns, rows):
         if f.tell() == 0:
             writer.writeheader()
         writer.writerows(rows)
-
-
-def read_rows(path):
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def run_key(row):
@@ -237,7 +226,7 @@ def step_seconds(model, T):
 
 
 def build_parser():
-    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = common.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--models", nargs="+", default=["RNN", "LSTM"], choices=["RNN", "LSTM"])
@@ -273,13 +262,13 @@ def main(argv=None):
     if min(args.train_steps, args.min_steps, args.patience, args.eval_size, args.num_threads) < 1:
         parser.error("--train_steps, --min_steps, --patience, --eval_size and --num_threads must be at least 1")
     try:
-        train_script.resolve_device(args.device)
+        common.resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
 
-    todo, skipped = plan(read_rows(args.output), args)
+    todo, skipped = plan(common.read_csv(args.output, missing_ok=True), args)
     print(f"{len(todo)} runs to do now in this shard (more may follow from their results; "
-          f"{len({run_key(r) for r in read_rows(args.output)})} runs already in {args.output})", flush=True)
+          f"{len({run_key(r) for r in common.read_csv(args.output, missing_ok=True)})} runs already in {args.output})", flush=True)
     if args.dry_run:
         hours = sum(step_seconds(m, T) * args.train_steps * (2 if c else 1) for _, m, T, _, c in todo) / 3600
         for run in todo:
@@ -336,15 +325,15 @@ def main(argv=None):
             "chrono": config["chrono"] if model_type == "LSTM" else "",
             "identity_init": config["identity_init"] if model_type == "RNN" else "",
             "curriculum": config["curriculum"], "device": result["device"],
-            "machine": f"{machine_name(torch.device(result['device']))}, torch {torch.__version__}"}])
+            "machine": f"{common.machine_name(torch.device(result['device']))}, torch {torch.__version__}"}])
         scored = f", scored at step {result['scored_step']}" if result["scored_step"] != result["steps"] else ""
         print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps{scored} "
               f"({result['stop_reason']}, final length {result['final_length']}, {time.time() - start:.0f} s)",
               flush=True)
-        todo, skipped = plan(read_rows(args.output), args)
+        todo, skipped = plan(common.read_csv(args.output, missing_ok=True), args)
     print("nothing left to do in this shard" + (" (rerun once the other shards finish: the near and check passes "
                                                 "wait for their results)" if args.shard[1] > 1 else ""))
 
 
 if __name__ == "__main__":
-    cli.run(main, "sweep.py")
+    common.run(main, "sweep.py")

@@ -18,17 +18,13 @@ saved too.
 """
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part3 import cli
+from part1 import common
+from part3.experiments.report_outputs import add_output_dirs, plot_oversmoothing, write_oversmoothing_tex
 from part3.gcn import DeepGCN, normalized_adjacency
-from part3.report import add_output_dirs, plot_oversmoothing, write_oversmoothing_tex
 from part3.train import accuracy_unlabelled, fit, load_karate
 
 # name: (skip connection, hidden activation, with weight decay); see DeepGCN. The two variants
@@ -157,7 +153,7 @@ def print_progress(variant, depth, trained):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depths", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64],
                         help="numbers of GCN layers to try (default: 2 4 8 16 32 64)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
@@ -193,4 +189,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "oversmoothing.py")
+    common.run(main, "oversmoothing.py")

@@ -6,7 +6,6 @@ rewrites every part-3 snippet from whatever results files exist.
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,12 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import networkx as nx  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part3 import cli  # noqa: E402
+from part1 import common  # noqa: E402
 from report.figure_text import save  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT / "part3" / "results"
 FIGURES_DIR = ROOT / "report" / "figures"
 TEX_DIR = ROOT / "report" / "generated"
@@ -46,7 +43,7 @@ def _save(fig, path):
 
 def _write_tex(path, source, lines):
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = f"% Generated from {source} by part3/report.py; do not edit by hand.\n"
+    header = f"% Generated from {source} by part3/experiments/report_outputs.py; do not edit by hand.\n"
     path.write_text(header + "\n".join(lines) + "\n")
     return path
 
@@ -309,7 +306,7 @@ OVERSMOOTHING_MACROS = {
 }
 VARIANT_MACRO_NAMES = {"plain": "Plain", "plain_no_decay": "PlainNoDecay",
                        "linear_no_decay": "Linear", "residual": "Residual", "initial": "Initial"}
-# python part3/oversmoothing.py --epochs 400 --depths 16 32 64 --out-dir part3/results/double_budget
+# python part3/experiments/oversmoothing.py --epochs 400 --depths 16 32 64 --out-dir part3/results/double_budget
 DOUBLE_BUDGET = Path("double_budget") / "oversmoothing.json"
 DEPTH_WORDS = {2: "Two", 4: "Four", 8: "Eight", 16: "Sixteen", 32: "ThirtyTwo", 64: "SixtyFour"}
 
@@ -415,7 +412,7 @@ def add_output_dirs(parser, results_file):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
                         help="where the results are read (default: part3/results)")
     parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
@@ -434,4 +431,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "report.py")
+    common.run(main, "report_outputs.py")

@@ -1,6 +1,6 @@
 """Time a training step of the hand-written cells against PyTorch's nn.RNN / nn.LSTM.
 
-    python part1/benchmark.py            # both thread settings; updates part1/results/benchmark.md
+    python part1/experiments/benchmark.py            # both thread settings; updates part1/results/benchmark.md
 
 Each round times a few training steps (forward, backward, RMSprop step) of the hand-written model
 and of the PyTorch module with the same linear read-out, on the same inputs, one after the other;
@@ -25,14 +25,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part1 import cli
+from part1 import common
 from part1.dataset import PalindromeDataset, encode_digits
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class TorchReference(nn.Module):
@@ -101,19 +99,6 @@ def sampler_throughput(T=20, batch=128, seconds=1.0):
     return fast, slow
 
 
-def machine_name(device):
-    """The CPU model as the operating system reports it (or the GPU's name)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def update_tables(path, heading, table):
     """Replace the section under `heading` in the markdown file (or add it), keeping the others."""
     sections, current = {}, None
@@ -126,7 +111,7 @@ def update_tables(path, heading, table):
                 sections[current].append(line)
     sections[heading] = table
     text = ["# Training-step time: hand-written cells / PyTorch modules", "",
-            "Written by `python part1/benchmark.py`, one section per CPU and thread setting. "
+            "Written by `python part1/experiments/benchmark.py`, one section per CPU and thread setting. "
             "Ratio < 1 means the hand-written model is faster.", ""]
     for name, lines in sections.items():
         text += [f"## {name}", *lines]
@@ -137,7 +122,7 @@ def update_tables(path, heading, table):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = common.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 50, 100], help="palindrome lengths T")
     parser.add_argument("--batch_size", type=int, default=128)
@@ -153,14 +138,14 @@ def main(argv=None):
     if min(args.lengths) < 2 or min(args.num_threads) < 1 or args.rounds < 1:
         parser.error("--lengths must be >= 2, --num_threads and --rounds >= 1")
     device = torch.device(args.device)
-    command = " ".join(["python part1/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python part1/experiments/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
     fast, slow = sampler_throughput()
     for threads in dict.fromkeys(args.num_threads):
         torch.set_num_threads(threads)
         clock_name = args.clock or ("cpu" if threads == 1 and device.type == "cpu" else "wall")
         clock = time.process_time if clock_name == "cpu" else time.perf_counter
         load = os.getloadavg()[0]
-        heading = (f"{machine_name(device)} · {threads} thread{'s' if threads > 1 else ''} · "
+        heading = (f"{common.machine_name(device)} · {threads} thread{'s' if threads > 1 else ''} · "
                    f"{'process CPU time' if clock_name == 'cpu' else 'wall clock'}")
         print(heading)
         rows = []
@@ -177,7 +162,7 @@ def main(argv=None):
             f"Batch {args.batch_size}, hidden {args.num_hidden}, one-hot digits; forward + backward + RMSprop "
             f"step; {args.rounds} alternating rounds.",
             "",
-            "Hand-written: the models as trained (BPTT by hand, `part1/bptt.py`); autograd: the same models with "
+            "Hand-written: the models as trained (BPTT by hand, `part1/fast/bptt.py`); autograd: the same models with "
             "`fast=False` (the per-equation loop, differentiated by autograd); ratio: hand-written / PyTorch.",
             "",
             "| model | T | hand-written (ms/step) | autograd (ms/step) | PyTorch (ms/step) | ratio (median) "
@@ -194,4 +179,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "benchmark.py")
+    common.run(main, "benchmark.py")

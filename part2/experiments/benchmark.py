@@ -1,30 +1,26 @@
 """Benchmark tables: final losses of runs from their metrics.csv files, and the speed of a
 training step in float32 and bfloat16.
 
-    python part2/benchmark.py part2/results/benchmark/ablation    # fixed-step ablations
-    python part2/benchmark.py part2/results/benchmark/timed       # the timed runs
-    python part2/benchmark.py --speed                             # float32 vs bfloat16 steps
+    python part2/experiments/benchmark.py part2/results/benchmark/ablation    # fixed-step ablations
+    python part2/experiments/benchmark.py part2/results/benchmark/timed       # the timed runs
+    python part2/experiments/benchmark.py --speed                             # float32 vs bfloat16 steps
 
 Runs are the folders holding a metrics.csv; names that differ only by a final _sN or _seedN
 are seeds of one configuration, one row of the table, with mean ± sample standard deviation.
 The speed is process CPU time per training step (one thread unless --num_threads), float32 and
 bfloat16 alternating over several rounds, so that other jobs on the machine disturb both alike.
 """
-import platform
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part2 import cli  # noqa: E402
+from part1 import common  # noqa: E402
+from part2.experiments.plot import read_metrics  # noqa: E402
 from part2.model import TextGenerationModel  # noqa: E402
-from part2.plot import read_metrics  # noqa: E402
 
 COLUMNS = (("val_loss", "state carried"), ("val_loss_window", "fresh, training window"),
            ("val_loss_window_256", "fresh, 256 chars"))
@@ -70,17 +66,6 @@ def table(folder):
     return "\n".join(lines) + "\n"
 
 
-def cpu_name():
-    """The CPU model as the operating system reports it (lscpu's Model name on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def seconds_per_step(model, optimizer, x, y, precision, steps):
     """Process CPU time of one training step (forward, backward, clipping, AdamW)."""
     autocast = torch.autocast("cpu", torch.bfloat16, enabled=precision == "bfloat16")
@@ -97,7 +82,7 @@ def seconds_per_step(model, optimizer, x, y, precision, steps):
 
 
 def speed(hidden_sizes, batch_size, seq_length, steps, rounds, vocab=65):
-    lines = [f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
+    lines = [f"CPU: {common.cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
              f"batch {batch_size}, windows of {seq_length}, {vocab} characters; ms of process CPU "
              f"time per step, median of {rounds} rounds of {steps} steps", "",
              "| hidden | float32 | bfloat16 | float32 / bfloat16 |", "|---|---|---|---|"]
@@ -118,13 +103,13 @@ def speed(hidden_sizes, batch_size, seq_length, steps, rounds, vocab=65):
 
 
 def main(argv=None):
-    p = cli.ArgumentParser(description=__doc__.split("\n")[0])
+    p = common.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("folder", nargs="?", help="folder with one sub-folder per run, each with a metrics.csv")
     p.add_argument("--speed", action="store_true", help="time float32 and bfloat16 training steps")
-    p.add_argument("--hidden", type=cli.positive_int, nargs="+", default=[128, 256])
-    p.add_argument("--steps", type=cli.positive_int, default=20, help="steps per round")
-    p.add_argument("--rounds", type=cli.positive_int, default=5)
-    p.add_argument("--num_threads", type=cli.positive_int, default=1)
+    p.add_argument("--hidden", type=common.positive_int, nargs="+", default=[128, 256])
+    p.add_argument("--steps", type=common.positive_int, default=20, help="steps per round")
+    p.add_argument("--rounds", type=common.positive_int, default=5)
+    p.add_argument("--num_threads", type=common.positive_int, default=1)
     args = p.parse_args(argv)
     if args.speed:
         torch.set_num_threads(args.num_threads)
@@ -136,4 +121,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "benchmark.py")
+    common.run(main, "benchmark.py")

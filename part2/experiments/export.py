@@ -1,19 +1,16 @@
 """Copy a finished run into a folder to commit or share.
 
-    python part2/export.py summaries/grimm part2/results/grimm
+    python part2/experiments/export.py summaries/grimm part2/results/grimm
 
 Copies metrics.csv and samples.txt and writes a small checkpoint.pt holding only what
 generate.py needs: the weights in float16, the vocabulary and the options (no optimizer state).
 """
 import shutil
-import sys
 from pathlib import Path
 
 import torch
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part2 import cli
+from part1 import common
 
 
 def export(run, out):
@@ -33,7 +30,7 @@ def export(run, out):
 
 
 def main(argv=None):
-    p = cli.ArgumentParser(description=__doc__.split("\n")[0])
+    p = common.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", help="--summary_path of a training run")
     p.add_argument("out", help="folder to write into")
     args = p.parse_args(argv)
@@ -41,4 +38,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "export.py")
+    common.run(main, "export.py")

@@ -1,6 +1,6 @@
 """How long the memory lasts: a linear probe reads the first digit from the state at every time step.
 
-    python part1/probe.py      # the sweep's runs of seed 0: tuned RNN (T = 30) and LSTM (T = 100), and
+    python part1/experiments/probe.py      # the sweep's runs of seed 0: tuned RNN (T = 30) and LSTM (T = 100), and
                                # the template recipe's RNN and LSTM at T = 30
 
 For each trained model, fits one multinomial logistic regression per time step t that predicts the
@@ -9,23 +9,20 @@ from their own seed, and scores it on another held-out set. Also records, for th
 final cell state best separates the first digit, the forget gate f^(t) and cell state c^(t)
 averaged over the palindromes that start with each digit. Writes part1/results/probe.csv
 (`run,model,palindrome_length,state,t,accuracy`) and part1/results/probe_units.csv
-(`unit,rank,t,digit,forget_gate,cell_state`); part1/plot.py draws them.
+(`unit,rank,t,digit,forget_gate,cell_state`); part1/experiments/plot.py draws them.
 """
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part1 import cli
+from part1 import common
 from part1.dataset import PalindromeDataset, encode_digits
 from part1.train import load_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "part1" / "results"
 CHECKPOINTS = RESULTS / "checkpoints"
 RUNS = ["tuned_RNN_T30_seed0", "tuned_LSTM_T100_seed0", "onehot_RNN_T30_seed0", "onehot_LSTM_T30_seed0"]
@@ -101,7 +98,7 @@ def write_csv(path, rows):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = common.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoints", type=Path, nargs="+", default=[CHECKPOINTS / f"{name}.pt" for name in RUNS],
                         help="trained models (the run is named after the file)")
@@ -122,7 +119,7 @@ def main(argv=None):
     rows, unit_rows = [], []
     for path in args.checkpoints:
         if not path.exists():
-            raise ValueError(f"no checkpoint {path}: run python part1/sweep.py (it saves it)")
+            raise ValueError(f"no checkpoint {path}: run python part1/experiments/sweep.py (it saves it)")
         model, options = load_checkpoint(path)
         name, run = options["model_type"], path.stem
         T = options["input_length"] + 1
@@ -146,4 +143,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main, "probe.py")
+    common.run(main, "probe.py")

@@ -1,9 +1,7 @@
 """Plot loss and accuracy curves (train and validation) of a run from its metrics.csv.
 
-    python part2/plot.py part2/results/grimm     # writes report/figures/part2_grimm_curves.png
+    python part2/experiments/plot.py part2/results/grimm     # writes report/figures/part2_grimm_curves.png
 """
-import csv
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -11,9 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from part2 import cli  # noqa: E402
+from part1 import common  # noqa: E402
 from report.figure_text import save  # noqa: E402
 
 # Drawn at the report's text width (5.5 in) and included at it, so 9 pt here prints at 9 pt.
@@ -24,8 +20,7 @@ TEXT_WIDTH_IN = 5.5
 
 def read_metrics(path):
     """Columns of metrics.csv as lists of (step, value), skipping empty cells."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = common.read_csv(path)
     if not rows:
         raise ValueError(f"{path} has no rows yet")
     return {name: [(int(r["step"]), float(r[name])) for r in rows if r[name]]
@@ -60,16 +55,16 @@ def plot(run, out):
 
 
 def main(argv=None):
-    p = cli.ArgumentParser(description=__doc__.split("\n")[0])
+    p = common.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", help="folder with metrics.csv (a --summary_path or part2/results/NAME)")
     p.add_argument("--out", default=None,
                    help="image file (default: report/figures/part2_NAME_curves.png)")
     args = p.parse_args(argv)
-    figures = Path(__file__).resolve().parent.parent / "report" / "figures"
+    figures = Path(__file__).resolve().parents[2] / "report" / "figures"
     out = args.out or figures / f"part2_{Path(args.run).resolve().name}_curves.png"
     plot(args.run, out)
     print(out)
 
 
 if __name__ == "__main__":
-    cli.run(main, "plot.py")
+    common.run(main, "plot.py")
