@@ -6,6 +6,8 @@ The contract: bad input ends in one line on stderr and no traceback, exit code 2
 """
 import argparse
 import csv
+import fcntl
+import io
 import json
 import os
 import platform
@@ -109,7 +111,14 @@ def read_csv(path, missing_ok=False):
     if missing_ok and not Path(path).exists():
         return []
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        text = f.read()
+    if text and not text.endswith("\n"):  # a writer killed mid-row: skip the torn line, say so
+        print(f"{path}: skipped a torn last line (an interrupted write)", file=sys.stderr)
+        text = text[:text.rfind("\n") + 1]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if any(None in row for row in rows):
+        raise ValueError(f"{path}: not a CSV file with a header row of its columns")
+    return rows
 
 
 def cpu_name():
@@ -130,21 +139,77 @@ def machine_name(device):
     return cpu_name()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, scancel or a time limit, a closed terminal
+
+
 class StopOnInterrupt:
-    """Ctrl-C asks the loop to stop after the current step, so a saved state is consistent; a second
-    Ctrl-C stops at once. (Signals reach only the main thread: elsewhere this does nothing.)"""
+    """Ctrl-C, SIGTERM (SLURM's scancel and time limit) and SIGHUP ask the loop to stop after the
+    current step, so a saved state is consistent; a second signal stops at once. `signal_name`
+    says which arrived. (Signals reach only the main thread: elsewhere this does nothing.)"""
 
     def __enter__(self):
-        self.requested = False
+        self.requested, self.signal_name = False, None
         self.active = threading.current_thread() is threading.main_thread()
         if self.active:
-            self.previous = signal.signal(signal.SIGINT, self.request)
+            self.previous = {sig: signal.signal(sig, self.request) for sig in STOP_SIGNALS}
         return self
 
     def request(self, signum, frame):
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested, self.signal_name = True, signal.Signals(signum).name
 
     def __exit__(self, *exc):
         if self.active:
-            signal.signal(signal.SIGINT, self.previous)
+            for sig, handler in self.previous.items():
+                signal.signal(sig, handler)
+
+
+class OutputLock:
+    """An exclusive lock on an output folder for the life of a run: a second run on the same folder
+    is refused with one line. flock() locks go with the process, so a killed run leaves no stale lock;
+    the file holds the owner's PID for the message."""
+
+    def __init__(self, folder):
+        self.path = Path(folder) / ".lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            raise ValueError(f"{self.path.parent} is in use by another run (pid {owner}); "
+                             "wait for it to end or choose another output") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # releases the lock; the file stays, harmless
+
+
+def append_csv_rows(path, columns, rows):
+    """Append complete rows in one write, made durable, with a header for a new file. A torn last
+    line left by a killed writer is cut off first, so it is never glued onto a new row. Callers that
+    share the file between processes hold a lock around this (OutputLock or flock)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, lineterminator="\n")
+    with open(path, "ab+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            writer.writeheader()
+        else:
+            f.seek(max(0, size - 1))
+            if f.read(1) != b"\n":  # torn: cut back to the end of the last whole line
+                f.seek(0)
+                data = f.read()
+                f.truncate(data.rfind(b"\n") + 1)
+        writer.writerows(rows)
+        f.write(text.getvalue().encode())
+        f.flush()
+        os.fsync(f.fileno())
