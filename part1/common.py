@@ -86,19 +86,25 @@ def resolve_device(name):
 
 def replace_atomically(write, path):
     """Call write(tmp) on a temporary file beside `path`, make it durable, then rename it over
-    `path`: an interrupted run leaves the old file or the new one, never half a file."""
+    `path`: an interrupted or failed write (a full disk) leaves the old file, never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_atomically(obj, path):
-    """torch.save, atomically (see replace_atomically)."""
-    replace_atomically(lambda tmp: torch.save(obj, tmp), path)
+    """torch.save, atomically (see replace_atomically). Serialized in memory first: torch.save's own
+    file writer reports a full disk as a RuntimeError, a plain write as the OSError it is."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    replace_atomically(lambda tmp: Path(tmp).write_bytes(buffer.getvalue()), path)
 
 
 def write_json(path, data):

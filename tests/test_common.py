@@ -70,3 +70,21 @@ def test_a_file_that_is_not_our_csv_is_a_value_error(tmp_path):
     path.write_bytes(b"\xff\xfe\x00garbage\n")
     with pytest.raises(ValueError):
         common.read_csv(path)
+
+
+def test_a_full_disk_is_an_oserror_and_leaves_the_saved_file_as_it_was(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    common.save_atomically({"step": 1}, path)
+    before = path.read_bytes()
+    # A file-size limit stands in for a full disk: writes past it fail as they do with ENOSPC.
+    code = ("import resource, signal, sys, torch\n"
+            "from part1.common import save_atomically\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+            "try:\n"
+            f"    save_atomically({{'weights': torch.zeros(10000)}}, {str(path)!r})\n"
+            "except OSError as e:\n"
+            "    print(type(e).__name__, e.errno); sys.exit(3)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
