@@ -150,8 +150,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, scancel
 
 class StopOnInterrupt:
     """Ctrl-C, SIGTERM (SLURM's scancel and time limit) and SIGHUP ask the loop to stop after the
-    current step, so a saved state is consistent; a second signal stops at once. `signal_name`
-    says which arrived. (Signals reach only the main thread: elsewhere this does nothing.)"""
+    current step, so a saved state is consistent; `signal_name` says which arrived first. A second
+    Ctrl-C stops at once; a repeated SIGTERM does not, since SLURM sends it to every process of a
+    job and its batch script passes it on as well. (Signals reach only the main thread.)"""
 
     def __enter__(self):
         self.requested, self.signal_name = False, None
@@ -161,9 +162,10 @@ class StopOnInterrupt:
         return self
 
     def request(self, signum, frame):
-        if self.requested:
+        if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self.requested, self.signal_name = True, signal.Signals(signum).name
+        if not self.requested:
+            self.requested, self.signal_name = True, signal.Signals(signum).name
 
     def __exit__(self, *exc):
         if self.active:

@@ -11,15 +11,20 @@ from part1 import common
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_a_stop_signal_asks_the_loop_to_stop_and_a_second_stops_at_once(sig):
+def test_a_stop_signal_asks_the_loop_to_stop(sig):
     before = signal.getsignal(sig)
     with common.StopOnInterrupt() as stop:
         os.kill(os.getpid(), sig)
         time.sleep(0.01)  # the handler runs between bytecodes of the main thread
         assert stop.requested and stop.signal_name == signal.Signals(sig).name
-        with pytest.raises(KeyboardInterrupt):
+        if sig == signal.SIGINT:  # a second Ctrl-C stops at once
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), sig)
+                time.sleep(0.01)
+        else:  # SLURM's scancel reaches the run twice (directly and through sweep.slurm): still saving
             os.kill(os.getpid(), sig)
             time.sleep(0.01)
+            assert stop.signal_name == signal.Signals(sig).name
     assert signal.getsignal(sig) is before
 
 
