@@ -30,7 +30,7 @@ class RNNBPTT(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, W_hx, W_hh, b_h, W_ph, b_p):
-        h = [x.new_zeros(x.shape[0], W_hh.shape[0])]  # h[t] is h^(t); h^(0) = h_init = 0
+        h = [x.new_zeros(x.shape[0], W_hh.shape[0])]  # h[t] is h^(t) (x^(t) is x[:, t - 1]); h^(0) = h_init = 0
         for x_t in x.unbind(1):
             h.append(torch.tanh(x_t @ W_hx.T + h[-1] @ W_hh.T + b_h))  # Eq. 1
         ctx.save_for_backward(x, W_hx, W_hh, b_h, W_ph, torch.stack(h))
@@ -60,7 +60,7 @@ class LSTMBPTT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, W_gx, W_gh, b_g, W_ix, W_ih, b_i, W_fx, W_fh, b_f, W_ox, W_oh, b_o, W_ph, b_p):
         zeros = x.new_zeros(x.shape[0], W_gh.shape[0])
-        # Index t holds step t's values: h^(0) = c^(0) = 0; the gates have no step 0 (zeros fill index 0).
+        # Index t holds step t's values (x^(t) is x[:, t - 1]): h^(0) = c^(0) = 0; zeros fill the gates' index 0.
         h, c, g, i, f, o = ([zeros] for _ in range(6))
         for t in range(1, x.shape[1] + 1):
             x_t = x[:, t - 1]
