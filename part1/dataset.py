@@ -55,13 +55,31 @@ class PalindromeDataset(data.Dataset):
         return self.sample_batch(size, generator=generator)
 
 
-def encode_digits(x, input_dim, dtype=torch.float32):
-    """Digits (batch, length) -> input vectors x^(t), shape (batch, length, input_dim).
+def encode_digits(x, input_dim, dtype=torch.float32, max_length=None):
+    """A model's inputs x^(t), shape (batch, length, input_dim), from what a student feeds it.
 
-    input_dim 10: one-hot vectors; input_dim 1: the digit's raw value (the template's default).
+    Digits (batch, length), integer or float as the template's DataLoader gives them, are encoded:
+    input_dim 10 as one-hot vectors, input_dim 1 as the digit's raw value (the template's default).
+    Vectors (batch, length, input_dim) already encoded, e.g. x.unsqueeze(-1) or one-hot, are only
+    cast to `dtype`, so that a gradient reaches x. With `max_length` (the model's seq_length), a
+    longer sequence is refused: it is most likely a time-first batch.
     """
+    if x.dim() not in (2, 3):
+        raise ValueError(f"x must be digits (batch, seq_length) or vectors (batch, seq_length, input_dim), "
+                         f"got shape {tuple(x.shape)}")
+    length = x.shape[1]
+    if length < 1:
+        raise ValueError(f"x has no time steps, got shape {tuple(x.shape)}")
+    if max_length is not None and length > max_length:
+        raise ValueError(f"x has {length} time steps, more than the model's seq_length {max_length} "
+                         f"(inputs are batch first), got shape {tuple(x.shape)}")
+    if x.dim() == 3:
+        if x.shape[2] != input_dim:
+            raise ValueError(f"x has vectors of size {x.shape[2]}, but the model's input_dim is {input_dim}")
+        return x.to(dtype)
     if input_dim == 10:
         return torch.nn.functional.one_hot(x.long(), 10).to(dtype)
     if input_dim == 1:
         return x.to(dtype).unsqueeze(-1)
-    raise ValueError(f"input_dim must be 1 (raw digit) or 10 (one-hot), got {input_dim}")
+    raise ValueError(f"input_dim must be 1 (raw digit) or 10 (one-hot) to encode digits, got {input_dim}; "
+                     f"feed vectors (batch, seq_length, {input_dim}) instead")

@@ -4,6 +4,7 @@ import math
 import torch
 import torch.nn as nn
 
+from part1.bptt import LSTM_PARAMETERS, LSTMBPTT, choose_path
 from part1.dataset import encode_digits
 from part1.fast.bptt import LSTMRecurrence
 
@@ -17,15 +18,17 @@ class LSTM(nn.Module):
     (num_hidden x num_hidden). `forget_bias` is the initial value of b_f (0 as in the plain
     equations; 1 or more makes the cell remember longer at initialisation).
 
-    Two paths compute the same function (the tests check both against torch.nn.LSTM):
+    Inputs x are digits (batch, seq_length), or vectors (batch, seq_length, input_dim) already encoded.
+    Three paths compute the same function (the tests check each against torch.nn.LSTM):
     `step` is Eq. 4-9 written gate by gate, and `hidden_states` loops over it under autograd: the
-    path to read next to the assignment. The default `forward` (`fast=True`) stacks the four
-    gates' weights into one matrix, projects the inputs of all time steps in one product, and runs
-    the recurrence through `LSTMRecurrence`, whose backward pass is BPTT written by hand.
+    path to read next to the assignment (path="autograd", or the older `fast=False`). The default
+    path="fast" stacks the four gates' weights into one matrix, projects the inputs of all time
+    steps in one product, and runs the recurrence through `LSTMRecurrence`, whose backward pass is
+    BPTT written by hand for speed; path="reference" runs `LSTMBPTT`, the same BPTT as in a textbook.
     """
 
     def __init__(self, seq_length, input_dim, num_hidden, num_classes, device="cpu", forget_bias=0.0, fast=True,
-                 chrono=None):
+                 chrono=None, path=None):
         super().__init__()
         self.seq_length = seq_length
         self.input_dim = input_dim
@@ -33,7 +36,7 @@ class LSTM(nn.Module):
         self.num_classes = num_classes
         self.forget_bias = forget_bias
         self.chrono = chrono  # T_max of the chrono initialisation (None: constant b_f = forget_bias)
-        self.fast = fast
+        self.path = choose_path(path, fast)
         for gate in GATES:
             setattr(self, f"W_{gate}x", nn.Parameter(torch.empty(num_hidden, input_dim, device=device)))
             setattr(self, f"W_{gate}h", nn.Parameter(torch.empty(num_hidden, num_hidden, device=device)))
@@ -70,8 +73,8 @@ class LSTM(nn.Module):
         return h, c
 
     def hidden_states(self, x):
-        """All hidden states [h^(1), ..., h^(T)] for digits x of shape (batch, length)."""
-        x = encode_digits(x, self.input_dim, self.W_gx.dtype)
+        """All hidden states [h^(1), ..., h^(T)] for inputs x of shape (batch, T) or (batch, T, input_dim)."""
+        x = encode_digits(x, self.input_dim, self.W_gx.dtype, self.seq_length)
         h = x.new_zeros(x.shape[0], self.num_hidden)  # h_init
         c = x.new_zeros(x.shape[0], self.num_hidden)  # c_init
         states = []
@@ -82,13 +85,14 @@ class LSTM(nn.Module):
 
     def forward(self, x):
         """Logits p^(T) of the last time step, shape (batch, num_classes)."""
-        if self.fast:
-            x = encode_digits(x.T, self.input_dim, self.W_gx.dtype)  # time first
-            # Eq. 4-7 for all four gates at once: the named weights stacked as [g; i; f; o].
-            W_x = torch.cat([self.W_gx, self.W_ix, self.W_fx, self.W_ox])
-            W_h = torch.cat([self.W_gh, self.W_ih, self.W_fh, self.W_oh])
-            b = torch.cat([self.b_g, self.b_i, self.b_f, self.b_o])
-            h_T = LSTMRecurrence.apply(x, W_x, W_h, b, True)  # Eq. 4-9, h^(T) only
-        else:
-            h_T = self.hidden_states(x)[-1]
+        if self.path == "autograd":
+            return self.hidden_states(x)[-1] @ self.W_ph.T + self.b_p  # Eq. 10
+        x = encode_digits(x, self.input_dim, self.W_gx.dtype, self.seq_length)
+        if self.path == "reference":
+            return LSTMBPTT.apply(x, *(getattr(self, name) for name in LSTM_PARAMETERS))  # Eq. 4-10
+        # Eq. 4-7 for all four gates at once: the named weights stacked as [g; i; f; o].
+        W_x = torch.cat([self.W_gx, self.W_ix, self.W_fx, self.W_ox])
+        W_h = torch.cat([self.W_gh, self.W_ih, self.W_fh, self.W_oh])
+        b = torch.cat([self.b_g, self.b_i, self.b_f, self.b_o])
+        h_T = LSTMRecurrence.apply(x.transpose(0, 1), W_x, W_h, b, True)  # Eq. 4-9 time first, h^(T) only
         return h_T @ self.W_ph.T + self.b_p  # Eq. 10

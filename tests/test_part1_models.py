@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from part1.bptt import PATHS
 from part1.dataset import encode_digits
 from part1.fast.bptt import LSTMRecurrence, RNNRecurrence
 from part1.lstm import LSTM
@@ -14,15 +15,16 @@ from part1.vanilla_rnn import VanillaRNN
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = [(1, 1), (3, 4), (7, 9), (25, 16)]  # (input length, batch size)
+SEQ_LENGTH = 25  # the models' seq_length: the longest input they read
 
 
 def digits(batch, length, seed=0):
     return torch.randint(0, 10, (batch, length), generator=torch.Generator().manual_seed(seed))
 
 
-def rnn_pair(input_dim, num_hidden=12, seed=0, fast=True):
+def rnn_pair(input_dim, num_hidden=12, seed=0, path="fast"):
     torch.manual_seed(seed)
-    ours = VanillaRNN(5, input_dim, num_hidden, 10, fast=fast).double()
+    ours = VanillaRNN(SEQ_LENGTH, input_dim, num_hidden, 10, path=path).double()
     ref = nn.RNN(input_dim, num_hidden, batch_first=True).double()
     with torch.no_grad():
         ref.weight_ih_l0.copy_(ours.W_hx)
@@ -35,9 +37,9 @@ def rnn_pair(input_dim, num_hidden=12, seed=0, fast=True):
     return ours, ref
 
 
-def lstm_pair(input_dim, num_hidden=12, seed=0, fast=True):
+def lstm_pair(input_dim, num_hidden=12, seed=0, path="fast"):
     torch.manual_seed(seed)
-    ours = LSTM(5, input_dim, num_hidden, 10, fast=fast).double()
+    ours = LSTM(SEQ_LENGTH, input_dim, num_hidden, 10, path=path).double()
     ref = nn.LSTM(input_dim, num_hidden, batch_first=True).double()
     with torch.no_grad():
         for gate in "gifo":
@@ -71,10 +73,10 @@ def reference_grads(ours, ref, loss):
 
 @pytest.mark.parametrize("length,batch", CASES)
 @pytest.mark.parametrize("input_dim", [1, 10])
-@pytest.mark.parametrize("make_pair", [rnn_pair, lstm_pair, lambda d: rnn_pair(d, fast=False), lambda d: lstm_pair(d, fast=False)],
-                         ids=["rnn-fast", "lstm-fast", "rnn-plain", "lstm-plain"])
-def test_output_and_every_gradient_equal_pytorch(make_pair, input_dim, length, batch):
-    ours, ref = make_pair(input_dim)
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("make_pair", [rnn_pair, lstm_pair], ids=["rnn", "lstm"])
+def test_output_and_every_gradient_equal_pytorch(make_pair, path, input_dim, length, batch):
+    ours, ref = make_pair(input_dim, path=path)
     x = digits(batch, length)
     y = digits(batch, 1, seed=1)[:, 0]
     logits = ours(x)
@@ -102,7 +104,7 @@ def test_hand_written_bptt_passes_gradcheck_with_a_loss_on_every_hidden_state(re
     def randn(*shape, scale=0.7):
         return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).requires_grad_()
 
-    x = torch.randn(6, 3, 5, generator=gen, dtype=torch.float64)
+    x = randn(6, 3, 5, scale=1.0)  # the input's gradient too
     assert torch.autograd.gradcheck(recurrence.apply, (x, randn(4 * gates, 5), randn(4 * gates, 4), randn(4 * gates)))
 
 
@@ -125,18 +127,86 @@ def test_recurrences_return_every_hidden_state_or_only_the_last(make_pair):
 
 
 @pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
-@pytest.mark.parametrize("fast", [True, False])
-def test_gradcheck(model_class, fast):
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("input_dim", [3, 10])
+def test_gradcheck_of_the_parameters_and_of_encoded_inputs(model_class, path, input_dim):
+    """input_dim 10: digits, one-hot encoded by the model; input_dim 3: vectors, x's gradient checked too."""
     torch.manual_seed(0)
-    model = model_class(4, 10, 5, 10, fast=fast).double()
-    x = digits(3, 4)
-    params = list(model.parameters())
+    model = model_class(4, input_dim, 5, 10, path=path).double()
+    x = digits(3, 4) if input_dim == 10 else torch.randn(3, 4, input_dim, dtype=torch.float64, requires_grad=True)
     names = [name for name, _ in model.named_parameters()]
 
-    def logits(*values):
+    def logits(x, *values):
         return torch.func.functional_call(model, dict(zip(names, values, strict=True)), (x,))
 
-    assert torch.autograd.gradcheck(logits, tuple(p.detach().clone().requires_grad_() for p in params))
+    assert torch.autograd.gradcheck(logits, (x, *(p.detach().clone().requires_grad_() for p in model.parameters())))
+
+
+def inputs_as_fed(kind, x, input_dim):
+    """The batch of digits x as a student may feed it: the DataLoader's floats or already encoded."""
+    if kind == "long digits":
+        return x
+    if kind == "float digits":  # what the template's DataLoader yields: float32 (batch, T)
+        return x.float()
+    return encode_digits(x, input_dim, torch.float64).requires_grad_()  # x.unsqueeze(-1) or one-hot
+
+
+@pytest.mark.parametrize("input_dim", [1, 10])
+@pytest.mark.parametrize("kind", ["long digits", "float digits", "vectors"])
+@pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
+def test_every_path_takes_every_input_form_with_the_same_output_and_gradients(model_class, kind, input_dim):
+    torch.manual_seed(0)
+    model = model_class(SEQ_LENGTH, input_dim, 12, 10).double()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith("b_"):
+                p.normal_()
+    batch = digits(9, 7)
+    y = digits(9, 1, seed=1)[:, 0]
+    results = {}
+    for path in PATHS:
+        model.path = path
+        x = inputs_as_fed(kind, batch, input_dim)
+        model.zero_grad()
+        logits = model(x)
+        nn.functional.cross_entropy(logits, y).backward()
+        results[path] = [logits, x.grad] + [p.grad for p in model.parameters()]
+    assert (results["autograd"][0] - model(batch)).abs().max() < 1e-9  # every form is the same batch
+    for path in ("fast", "reference"):
+        for k, (value, expected) in enumerate(zip(results[path], results["autograd"], strict=True)):
+            if expected is None:  # digits: no gradient to x
+                assert value is None and kind != "vectors"
+            else:
+                assert (value - expected).abs().max() < 1e-9, (path, k)
+    assert (kind == "vectors") == (results["autograd"][1] is not None)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
+def test_bad_input_shapes_are_one_clear_value_error(model_class, path):
+    model = model_class(6, 10, 4, 10, path=path)
+    bad = {
+        "vectors of size 1, but the model's input_dim is 10": torch.zeros(2, 6, 1),
+        "more than the model's seq_length 6": torch.zeros(8, 6, 10).transpose(0, 1),  # time first
+        "x has 7 time steps": digits(2, 7),
+        "no time steps": digits(2, 0),
+        r"digits \(batch, seq_length\) or vectors": digits(1, 6)[0],
+    }
+    for message, x in bad.items():
+        for call in (model, model.hidden_states):
+            with pytest.raises(ValueError, match=message):
+                call(x)
+    with pytest.raises(ValueError, match="input_dim must be 1 .* or 10 .* to encode digits, got 3"):
+        model_class(6, 3, 4, 10, path=path)(digits(2, 6))
+    with pytest.raises(ValueError, match="path must be one of fast, reference, autograd, got 'slow'"):
+        model_class(6, 10, 4, 10, path="slow")
+
+
+@pytest.mark.parametrize("model_class", [VanillaRNN, LSTM])
+def test_the_fast_keyword_still_chooses_the_path(model_class):
+    assert model_class(5, 10, 4, 10).path == "fast"
+    assert model_class(5, 10, 4, 10, fast=False).path == "autograd"
+    assert model_class(5, 10, 4, 10, fast=False, path="reference").path == "reference"
 
 
 def test_parameters_are_named_and_shaped_after_the_equations():

@@ -94,6 +94,12 @@ def weight_grads(d_pre, inputs, input_dim):
     return grads[:input_dim].T.contiguous(), grads[input_dim:-1].T.contiguous(), grads[-1]
 
 
+def grad_x(W_x, d_pre):
+    """dL/dx^(t) = W_x^T dL/d(pre^(t)) for every t at once, time first (T, batch, input_dim) as x is."""
+    rows, T, batch = d_pre.shape
+    return (W_x.T @ d_pre.reshape(rows, T * batch)).view(-1, T, batch).permute(1, 2, 0)
+
+
 def grad_h(t, dH, last_only, W_T, d_pre_next):
     """dL/dh^(t): directly from the loss (dH holds every state's, or only h^(T)'s when last_only),
     plus W^T dL/d(pre-activations of step t+1) unless t is the last step (d_pre_next None)."""
@@ -125,14 +131,14 @@ class RNNRecurrence(torch.autograd.Function):
                 a[t].addmm_(W_hh, h[t])
             tanh(a[t], out=h[t + 1])  # Eq. 1
         give_back("RNN pre-activations", scratch)
-        ctx.save_for_backward(inputs, W_hh)
+        ctx.save_for_backward(inputs, W_hh, W_hx)
         ctx.last_only = last_only
         # A copy: the buffer goes back to the pool when this call's graph is gone; the output may live on.
         return H[:, T].T.contiguous() if last_only else H[:, 1:].permute(1, 2, 0).contiguous()
 
     @staticmethod
     def backward(ctx, dH):
-        inputs, W_hh = ctx.saved_tensors
+        inputs, W_hh, W_hx = ctx.saved_tensors
         n = W_hh.shape[0]
         input_dim = inputs.shape[0] - n - 1
         H = inputs[input_dim:-1]  # column t: h^(t)
@@ -147,8 +153,9 @@ class RNNRecurrence(torch.autograd.Function):
             dh = grad_h(t, dH, ctx.last_only, W_hh_T, da[t + 1] if t < T - 1 else None)
             da[t].mul_(dh)  # dL/da^(t) = dL/dh^(t) * tanh'(a^(t))
         dW_hx, dW_hh, db_h = weight_grads(dA, inputs, input_dim)
+        dx = grad_x(W_hx, dA) if ctx.needs_input_grad[0] else None
         give_back("RNN backward", scratch)
-        return None, dW_hx, dW_hh, db_h, None
+        return dx, dW_hx, dW_hh, db_h, None
 
 
 class LSTMRecurrence(torch.autograd.Function):
@@ -192,14 +199,14 @@ class LSTMRecurrence(torch.autograd.Function):
             # Eq. 9 with tanh(c) = 1 - 2u, u = sigmoid(-2c): h = o - 2 u o
             torch.mul(c[t + 1], -2, out=u[t]).sigmoid_()
             torch.addcmul(o[t], u[t], o[t], value=-2, out=h[t + 1])
-        ctx.save_for_backward(inputs, W_h, gates, C, U)
+        ctx.save_for_backward(inputs, W_h, gates, C, U, W_x)
         ctx.last_only = last_only
         # A copy: the buffer goes back to the pool when this call's graph is gone; the output may live on.
         return H[:, T].T.contiguous() if last_only else H[:, 1:].permute(1, 2, 0).contiguous()
 
     @staticmethod
     def backward(ctx, dH):
-        inputs, W_h, gates, C, U = ctx.saved_tensors
+        inputs, W_h, gates, C, U, W_x = ctx.saved_tensors
         T, four_n, batch = gates.shape
         n = four_n // 4
         input_dim = inputs.shape[0] - n - 1
@@ -229,5 +236,6 @@ class LSTMRecurrence(torch.autograd.Function):
             torch.mul(dc, local_gif[t], out=d_gif[t])  # Eq. 8 back to g, i, f
             dc.mul_(f[t])  # dL/dc^(t-1), through c^(t) = ... + c^(t-1) * f
         dW_x, dW_h, db = weight_grads(d_pre.view(four_n, T, batch), inputs, input_dim)
+        dx = grad_x(W_x, d_pre.view(four_n, T, batch)) if ctx.needs_input_grad[0] else None
         give_back("LSTM backward", scratch)
-        return None, dW_x, dW_h, db, None
+        return dx, dW_x, dW_h, db, None
