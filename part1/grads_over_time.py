@@ -64,7 +64,8 @@ def plot(rows, figure):
             points = [(int(r["t"]), float(r["grad_norm"])) for r in rows
                       if (r["model"], r["trained"]) == (model, trained)]
             t, g = zip(*sorted(points), strict=True)
-            label = f"{model.replace('b_f=1', '$b_f = 1$')}, {'trained on T = 100' if trained == 'True' else 'untrained'}"
+            name = model.replace("b_f=1", "$b_f = 1$").replace("W_hh=I", "$W_{hh} = I$")
+            label = f"{name}, {'tuned, trained on T = 100' if trained == 'True' else 'untrained'}"
             dash = ":" if model in TUNED_INIT.values() else "--"
             ax.semilogy(t, g, color=colors.get(model), linestyle="-" if trained == "True" else dash, label=label)
         ax.set_xlabel("time step t")
