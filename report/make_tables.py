@@ -1,4 +1,4 @@
-"""Numbers the report quotes that no part's own script writes, computed from code and saved results.
+r"""Numbers the report quotes that no part's own script writes, computed from code and saved results.
 
     python report/make_tables.py        # writes report/generated/report_counts.tex
 
