@@ -364,7 +364,7 @@ def test_part2_hyperparameter_table_matches_the_checkpoint():
     rows = {name: value for name, value, _ in cells}
     why = {name: reason for name, _, reason in cells}
     assert rows["sequence length $T$"] == str(options["seq_length"])
-    assert rows["LSTM layers $\\times$ units"] == \
+    assert rows["layers $\\times$ units"] == \
         f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}"
     assert rows["batch size"] == str(options["batch_size"])
     assert rows["training steps"] == str(ckpt["step"])
@@ -373,7 +373,7 @@ def test_part2_hyperparameter_table_matches_the_checkpoint():
     # one schedule: the template's step decay times the linear decay to 0 at the last step
     assert rows["learning rate at step $s$"] == (
         f"${options['learning_rate']:g}\\cdot{options['learning_rate_decay']:g}^{{\\lfloor s/"
-        f"{options['learning_rate_step']}\\rfloor}}\\,(1-s/{ckpt['step']})$")
+        f"{options['learning_rate_step']}\\rfloor}}(1-\\frac{{s}}{{{ckpt['step']}}})$")
     # the reasons quote the fixed-step ablation: mean final validation loss of each group of runs
     ablation = defaultdict(list)
     for path in (ROOT / "part2" / "results" / "benchmark" / "fixed_1800").glob("*/metrics.csv"):
@@ -408,20 +408,21 @@ def test_part2_sample_tables_quote_samples_txt():
 
 @needs_part2_run
 def test_part2_completions_are_decoded_again_from_the_checkpoint():
+    from part2.experiments.report_outputs import PROMPTS
     from part2.generate import beam_search, decode, encode, generate, load_checkpoint, log_prob
 
-    from part2.experiments.report_outputs import PROMPTS
-
     model, vocab, _ = load_checkpoint(PART2_RUN / "checkpoint.pt")
-    rows = table_cells("part2_completions.tex")
-    assert rows[0][0].startswith("greedy (") and len(rows) >= 2
+    rows = table_cells("part2_completions.tex")  # per prompt: its row, then one row per decoding
+    assert rows[0][0] == "prompt" and rows[1][0].startswith("greedy (")
     assert macros(GENERATED / "part2_results.tex")["PartTwoPrompts"] == str(len(PROMPTS))
-    assert {prompt for prompt in PROMPTS if any(untex(cell).startswith(prompt) for _, cell in rows)} == set(PROMPTS)
+    assert [untex(cell) for label, cell in rows if label == "prompt"] == list(PROMPTS)
     for label, cell in rows:
+        if label == "prompt":
+            prompt_text = untex(cell)
+            prompt = torch.tensor(encode(vocab, prompt_text))
+            continue
         method, score = re.fullmatch(r"(.*) \((-?[\d.]+)\)", label).groups()
-        text = untex(cell)
-        prompt_text = max((p for p in PROMPTS if text.startswith(p)), key=len)
-        prompt = torch.tensor(encode(vocab, prompt_text))
+        text = prompt_text + untex(cell)
         length = len(text) - len(prompt_text)
         if method == "greedy":
             ids = generate(model, prompt[None], length)[0]
@@ -719,7 +720,7 @@ def test_part2_quotes_in_the_text_are_in_the_tables_and_beams_do_better():
         assert " ".join(quote.split()) in tables, quote
     # per prompt (blocks between \midrule): greedy lowest; how often wider beams kept rising, as the text says
     body = (GENERATED / "part2_completions.tex").read_text(encoding="utf-8").split("\\midrule", 1)[1]
-    blocks = [[float(re.search(r"\((-?[\d.]+)\) &", row)[1]) for row in block.split("\\\\") if " & " in row]
+    blocks = [[float(re.search(r"\((-?[\d.]+)\) &", row)[1]) for row in block.split("\\\\") if ") & " in row]
               for block in body.split("\\bottomrule")[0].split("\\midrule")]
     assert len(blocks) >= 3 and all(scores[0] == min(scores) for scores in blocks), "greedy is the least likely"
     rising = sum(scores == sorted(scores) for scores in blocks)
@@ -784,7 +785,7 @@ def test_every_float_is_printed_within_its_question(built_report):
                           text=True, check=True).stdout
     line_start = r"(?<![^\n\f])"  # a line's or a page's first character
     headings = [(m.start(), m[1]) for m in re.finditer(line_start + r"Question (\d\.\d)\b", text)]
-    headings.append((text.index("\nReferences\n"), None))
+    headings.append((re.search(line_start + r"References\n", text).start(), None))
     floats = floats_by_question()
     assert len(floats) >= 5
     for label, question in floats.items():

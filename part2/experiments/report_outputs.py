@@ -73,16 +73,16 @@ def ablation_loss(groups, name):
 
 
 def hyperparameters(options, n_params, steps, metrics, ablation):
-    """Each hyperparameter with its value and the reason for it: a committed ablation (validation loss on
-    tiny Shakespeare after 1,800 steps, mean over the seeds run), the assignment, or the template."""
+    """Each hyperparameter with its value and the reason for it: a committed ablation (final validation
+    loss on tiny Shakespeare, mean over the seeds run), the assignment, or the template."""
     groups = grouped_runs(ablation)
     default = ablation_loss(groups, "default")
     best_step, best_loss = min(metrics["val_loss"], key=lambda point: point[1])
     lr = options["learning_rate"]
     schedule = (f"${lr:g}\\cdot{options['learning_rate_decay']:g}^{{\\lfloor s/{options['learning_rate_step']}\\rfloor}}"
-                + (f"\\,(1-s/{steps})$" if options.get("linear_decay") else "$"))
+                + (f"(1-\\frac{{s}}{{{steps}}})$" if options.get("linear_decay") else "$"))
     rows = [("sequence length $T$", options["seq_length"], "asked by the assignment"),
-            ("LSTM layers $\\times$ units", f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}",
+            ("layers $\\times$ units", f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}",
              "two layers: the assignment; 128 units: the template's default"),
             ("embedding size", options["embedding_dim"] or "one-hot",
              "our choice: characters can share statistics (not ablated)"),
@@ -103,7 +103,7 @@ def hyperparameters(options, n_params, steps, metrics, ablation):
             ("arithmetic, seed", f"{options.get('precision', 'float32')}, {options['seed']}", "PyTorch's default; any seed"),
             ("parameters", f"{n_params:,}".replace(",", "\\,"), "follows from the above")]
     lines = [f"{name} & {value} & {why} \\\\" for name, value, why in rows]
-    return ("\\begin{tabular}{llp{0.47\\linewidth}}\n\\toprule\nhyperparameter & value & why \\\\\n"
+    return ("\\begin{tabular}{@{}llp{0.5\\linewidth}@{}}\n\\toprule\nhyperparameter & value & why \\\\\n"
             "\\midrule\n" + "\n".join(lines) + "\n\\bottomrule\n\\end{tabular}\n")
 
 
@@ -152,12 +152,12 @@ def completions(model, vocab, prompt_text):
 
 
 def completion_table(decoded):
-    """One block of rows per prompt ({prompt: completions}): greedy decoding and each beam width, with
-    the summed log-probability."""
-    blocks = ["\n".join(f"{label} ({score:.2f}) & {quoted(prompt + text)} \\\\" for label, text, score in rows)
-              for prompt, rows in decoded.items()]
-    return ("\\begin{tabular}{lp{0.7\\linewidth}}\n\\toprule\n"
-            f"decoding (log-probability) & a prompt and {COMPLETION_LENGTH} more characters \\\\\n\\midrule\n"
+    """One block per prompt ({prompt: completions}): the prompt, then greedy decoding and each beam width
+    with the continuation alone and its summed log-probability."""
+    blocks = [f"prompt & {quoted(prompt)} \\\\\n" + "\n".join(
+        f"{label} ({score:.2f}) & {quoted(text)} \\\\" for label, text, score in rows) for prompt, rows in decoded.items()]
+    return ("\\begin{tabular}{@{}lp{0.74\\linewidth}@{}}\n\\toprule\n"
+            f"decoding (log-probability) & the next {COMPLETION_LENGTH} characters \\\\\n\\midrule\n"
             + "\n\\midrule\n".join(blocks) + "\n\\bottomrule\n\\end{tabular}\n")
 
 
@@ -168,6 +168,7 @@ def write_snippets(run, out, prompts, ablation=RESULTS / "benchmark" / "fixed_18
     samples = read_samples(run / "samples.txt")
     model, vocab, options = load_checkpoint(run / "checkpoint.pt")
     decoded = {prompt: completions(model, vocab, prompt) for prompt in prompts}
+    ablation_steps = grouped_runs(ablation)["default"][0]["step"]
     # prompts on which every wider beam found a likelier continuation than the narrower one
     rising = sum(all(a[2] < b[2] for a, b in zip(rows, rows[1:], strict=False)) for rows in decoded.values())
     n_params = sum(p.numel() for p in model.parameters())
@@ -187,6 +188,7 @@ def write_snippets(run, out, prompts, ablation=RESULTS / "benchmark" / "fixed_18
               "PartTwoLastSampleStep": f"{last:,}".replace(",", "\\,"),
               "PartTwoPrompt": tex(prompts[0]), "PartTwoPrompts": str(len(prompts)),
               "PartTwoBeamRising": str(rising), "PartTwoBenchmarkMachine": tex(benchmark_machine(benchmark)),
+              "PartTwoAblationSteps": f"{ablation_steps:,}".replace(",", "\\,"),
               # of the stages' 200-character greedy samples, how many end in a loop (`loop`)
               "PartTwoLongStages": str(len(long_samples)),
               "PartTwoLongLooping": str(sum(loop(text) is not None for text in long_samples))}
