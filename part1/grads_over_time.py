@@ -1,6 +1,7 @@
 """Gradient magnitudes over time (Question 1.7): how strongly does the loss at the last step reach h^(t)?
 
-    python part1/grads_over_time.py             # untrained RNN and LSTM (same seed), LSTM also with b_f = 1
+    python part1/grads_over_time.py             # untrained RNN and LSTM (same seed), LSTM also with b_f = 1,
+                                                # and both with the tuned recipe's initialisation
     python part1/grads_over_time.py --trained   # the sweep's tuned RNN and LSTM trained on T = 100, seed 0
 
 Feeds a batch of palindromes of length 100 (99 input digits) to a VanillaRNN and an LSTM, computes
@@ -24,6 +25,8 @@ from report.figure_text import save
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "part1" / "results" / "checkpoints"
 COLUMNS = ["model", "trained", "t", "grad_norm"]
+# The tuned recipe's models at initialisation (part1/experiments/sweep.py): identity W_hh, chrono b_f.
+TUNED_INIT = {"RNN": "RNN W_hh=I", "LSTM": "LSTM chrono"}
 
 
 def hidden_state_grads(model, x, y):
@@ -55,13 +58,16 @@ def plot(rows, figure):
              "ytick.labelsize": 9}
     with plt.rc_context(style):
         fig, ax = plt.subplots(figsize=(5.5, 2.0))
-        colors = {"RNN": "tab:blue", "LSTM": "tab:orange", "LSTM b_f=1": "tab:green"}
+        colors = {"RNN": "tab:blue", "LSTM": "tab:orange", "LSTM b_f=1": "tab:green",
+                  TUNED_INIT["RNN"]: "tab:blue", TUNED_INIT["LSTM"]: "tab:orange"}
         for (model, trained) in sorted({(r["model"], r["trained"]) for r in rows}, key=lambda k: (k[1], k[0])):
             points = [(int(r["t"]), float(r["grad_norm"])) for r in rows
                       if (r["model"], r["trained"]) == (model, trained)]
             t, g = zip(*sorted(points), strict=True)
-            label = f"{model.replace('b_f=1', '$b_f = 1$')}, {'trained on T = 100' if trained == 'True' else 'untrained'}"
-            ax.semilogy(t, g, color=colors.get(model), linestyle="-" if trained == "True" else "--", label=label)
+            name = model.replace("b_f=1", "$b_f = 1$").replace("W_hh=I", "$W_{hh} = I$")
+            label = f"{name}, {'tuned, trained on T = 100' if trained == 'True' else 'untrained'}"
+            dash = ":" if model in TUNED_INIT.values() else "--"
+            ax.semilogy(t, g, color=colors.get(model), linestyle="-" if trained == "True" else dash, label=label)
         ax.set_xlabel("time step t")
         ax.set_ylabel(r"mean $\|\partial \mathcal{L} / \partial h^{(t)}\|$")
         ax.grid(True, which="major", alpha=0.3)
@@ -97,10 +103,15 @@ def main(argv=None):
             models[name] = load_checkpoint(checkpoint)[0]
     else:
         # The same seed for every model; the LSTM also with the forget-gate bias of the tuned recipe.
-        for name, model_type, forget_bias in (("RNN", "RNN", 0.0), ("LSTM", "LSTM", 0.0), ("LSTM b_f=1", "LSTM", 1.0)):
+        # And the trained models' initialisation, so that trained and untrained differ by training alone.
+        for name, model_type, forget_bias, tuned in (("RNN", "RNN", 0.0, False), ("LSTM", "LSTM", 0.0, False),
+                                                     ("LSTM b_f=1", "LSTM", 1.0, False),
+                                                     (TUNED_INIT["RNN"], "RNN", 0.0, True),
+                                                     (TUNED_INIT["LSTM"], "LSTM", 0.0, True)):
             torch.manual_seed(args.seed)
             config = {"model_type": model_type, "input_length": args.palindrome_length - 1, "input_dim": 10,
-                      "num_hidden": args.num_hidden, "num_classes": 10, "forget_bias": forget_bias}
+                      "num_hidden": args.num_hidden, "num_classes": 10, "forget_bias": forget_bias,
+                      "identity_init": tuned, "chrono": tuned}
             models[name] = build_model(config, "cpu")
     x, y = PalindromeDataset(args.palindrome_length).sample_batch(
         args.batch_size, torch.Generator().manual_seed(args.seed))

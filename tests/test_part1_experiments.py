@@ -37,7 +37,8 @@ def test_grads_over_time_script_writes_csv_and_figure(tmp_path):
                "--output", out, "--figure", fig)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(open(out)))
-    assert {r["model"] for r in rows} == {"RNN", "LSTM", "LSTM b_f=1"}
+    # the template's initialisation, and the tuned recipe's (identity W_hh, chrono b_f) before training
+    assert {r["model"] for r in rows} == {"RNN", "LSTM", "LSTM b_f=1", "RNN W_hh=I", "LSTM chrono"}
     assert sorted(int(r["t"]) for r in rows if r["model"] == "RNN") == list(range(1, 12))
     assert all(float(r["grad_norm"]) > 0 for r in rows) and fig.stat().st_size > 0
     missing = run("part1/grads_over_time.py", "--trained", "--rnn_checkpoint", tmp_path / "none.pt",

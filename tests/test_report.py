@@ -230,6 +230,64 @@ def test_part1_cells_quoted_in_the_text_match_csv():
     assert defined["PartOneRuns"] == f"{len(rows):,}".replace(",", "{,}")
 
 
+def test_single_runs_quoted_in_the_text_match_csv():
+    """Every \\run{...}{field} and \\checkrun{...}{field} the text uses is defined with the CSV's value,
+    and every \\minafter{recipe/model/T} is the lowest window accuracy after the first at 0.99, rounded down."""
+    import math
+
+    _, _, rows = sweep_runs()
+    defined = dict(re.findall(r"\\csname ([^\\]+)\\endcsname\{(.*)\}\s*$", (GENERATED / "report_counts.tex").read_text(), re.M))
+    by_key = {(("checkrun" if r["check"] == "True" else "run"), r["recipe"], r["model"], r["palindrome_length"],
+               r["seed"]): r for r in rows}
+    used = re.findall(r"\\(run|checkrun)\{(\w+)/(\w+)/(\d+)/(\d+)\}\{(\w+)\}", tex_body())
+    assert used, "the text quotes no single run"
+    for kind, recipe, model, T, seed, field in used:
+        r = by_key[kind, recipe, model, T, seed]
+        expected = {"scored": thousands(int(r["scored_step"])), "steps": thousands(int(r["steps"])),
+                    "length": r["final_length"], "acc": f"{float(r['eval_accuracy']):.3f}",
+                    "last": f"{float(r['train_accuracy']):.2f}"}[field]
+        assert defined[f"{kind}/{recipe}/{model}/{T}/{seed}/{field}"] == expected, (kind, recipe, model, T, seed, field)
+    lowest, reached = {}, set()
+    with open(SWEEP_CSV.with_name("sweep_curves.csv"), newline="") as f:
+        for c in csv.DictReader(f):
+            run = (c["recipe"], c["model"], c["palindrome_length"], c["seed"])
+            if c["check"] == "True" or c["length"] != c["palindrome_length"]:
+                continue
+            if float(c["accuracy"]) >= SOLVED:
+                reached.add(run)
+            if run in reached:
+                lowest[run[:3]] = min(lowest.get(run[:3], 1.0), float(c["accuracy"]))
+    used = re.findall(r"\\minafter\{(\w+)/(\w+)/(\d+)\}", tex_body())
+    assert used
+    for key in used:
+        assert defined["minafter/" + "/".join(key)] == f"{math.floor(100 * lowest[key]) / 100:.2f}", key
+
+
+def test_gradient_macros_match_grads_over_time_csv():
+    """The decay per step and the gradient at t = 1 and at the last step of every model the text quotes,
+    the tuned initialisations included, from part1/results/grads_over_time.csv."""
+    from report.make_tables import GRAD_MODELS, sci
+
+    with open(ROOT / "part1" / "results" / "grads_over_time.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    defined = macros(GENERATED / "report_counts.tex")
+    used = set(re.findall(r"\\ReportGrad(Untrained|Trained)(\w+?)(First|Last|Decay|Ratio|Min|MinAt)\b", tex_body()))
+    assert {short for _, short, _ in used} >= {"Rnn", "Lstm", "RnnIdentity", "LstmChrono"}
+    names = {short: model for model, short in GRAD_MODELS.items()}
+    for tag, short, what in used:
+        points = sorted((int(r["t"]), float(r["grad_norm"])) for r in rows
+                        if r["model"] == names[short] and r["trained"] == str(tag == "Trained"))
+        (t1, g1), (t2, g2) = points[0], points[-1]
+        t_min, g_min = min(points, key=lambda p: p[1])
+        expected = {"First": sci(g1), "Last": sci(g2), "Ratio": sci(g1 / g2), "Min": sci(g_min), "MinAt": str(t_min),
+                    "Decay": f"{(g1 / g2) ** (1 / (t2 - t1)):.2f}"}[what]
+        assert defined[f"ReportGrad{tag}{short}{what}"] == expected, (tag, short, what)
+    # the tuned initialisations pass far more of the message back to t = 1 than the template's
+    first = {(r["model"], r["trained"]): float(r["grad_norm"]) for r in rows if r["t"] == "1"}
+    assert first["RNN W_hh=I", "False"] > 1e6 * first["RNN", "False"]
+    assert first["LSTM chrono", "False"] > 1e6 * first["LSTM", "False"]
+
+
 def test_report_counts_match_a_fresh_lstm():
     from part1.lstm import LSTM
 
@@ -301,15 +359,31 @@ def test_part2_macros_match_the_committed_run():
 def test_part2_hyperparameter_table_matches_the_checkpoint():
     ckpt = torch.load(PART2_RUN / "checkpoint.pt", weights_only=True)
     options = ckpt["options"]
-    rows = dict(pair for cells in table_cells("part2_hyperparameters.tex")  # two pairs a line
-                for pair in (cells[:2], cells[2:]) if pair[0])
+    cells = table_cells("part2_hyperparameters.tex")  # hyperparameter & value & why
+    assert all(len(row) == 3 and row[2] for row in cells), "every hyperparameter has its reason"
+    rows = {name: value for name, value, _ in cells}
+    why = {name: reason for name, _, reason in cells}
     assert rows["sequence length $T$"] == str(options["seq_length"])
-    assert rows["LSTM layers $\\times$ hidden units"] == \
+    assert rows["layers $\\times$ units"] == \
         f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}"
     assert rows["batch size"] == str(options["batch_size"])
     assert rows["training steps"] == str(ckpt["step"])
-    assert rows["seed"] == str(options["seed"])
+    assert rows["arithmetic, seed"].endswith(f", {options['seed']}")
     assert rows["parameters"] == macros(GENERATED / "part2_results.tex")["PartTwoParams"]
+    # one schedule: the template's step decay times the linear decay to 0 at the last step
+    assert rows["learning rate at step $s$"] == (
+        f"${options['learning_rate']:g}\\cdot{options['learning_rate_decay']:g}^{{\\lfloor s/"
+        f"{options['learning_rate_step']}\\rfloor}}(1-\\frac{{s}}{{{ckpt['step']}}})$")
+    # the reasons quote the fixed-step ablation: mean final validation loss of each group of runs
+    ablation = defaultdict(list)
+    for path in (ROOT / "part2" / "results" / "benchmark" / "fixed_1800").glob("*/metrics.csv"):
+        with open(path, newline="") as f:
+            final = [r for r in csv.DictReader(f) if r["val_loss"]][-1]
+        ablation[re.sub(r"_s\d+$", "", path.parent.name)].append(float(final["val_loss"]))
+    loss = {name: f"{statistics.mean(values):.3f}" for name, values in ablation.items()}
+    assert f"{loss['default']} against {loss['lr4e-3']} with 4e-3" in why["learning rate at step $s$"]
+    assert f"without the linear decay to 0, {loss['no_linear']}" in why["learning rate at step $s$"]
+    assert f"{loss['default']} against {loss['no_unigram']} when random" in why["read-out bias at start"]
 
 
 @needs_part2_run
@@ -334,17 +408,21 @@ def test_part2_sample_tables_quote_samples_txt():
 
 @needs_part2_run
 def test_part2_completions_are_decoded_again_from_the_checkpoint():
+    from part2.experiments.report_outputs import PROMPTS
     from part2.generate import beam_search, decode, encode, generate, load_checkpoint, log_prob
 
     model, vocab, _ = load_checkpoint(PART2_RUN / "checkpoint.pt")
-    prompt_text = macros(GENERATED / "part2_results.tex")["PartTwoPrompt"]
-    prompt = torch.tensor(encode(vocab, prompt_text))
-    rows = table_cells("part2_completions.tex")
-    assert rows[0][0].startswith("greedy (") and len(rows) >= 2
+    rows = table_cells("part2_completions.tex")  # per prompt: its row, then one row per decoding
+    assert rows[0][0] == "prompt" and rows[1][0].startswith("greedy (")
+    assert macros(GENERATED / "part2_results.tex")["PartTwoPrompts"] == str(len(PROMPTS))
+    assert [untex(cell) for label, cell in rows if label == "prompt"] == list(PROMPTS)
     for label, cell in rows:
+        if label == "prompt":
+            prompt_text = untex(cell)
+            prompt = torch.tensor(encode(vocab, prompt_text))
+            continue
         method, score = re.fullmatch(r"(.*) \((-?[\d.]+)\)", label).groups()
-        text = untex(cell)
-        assert text.startswith(prompt_text)
+        text = prompt_text + untex(cell)
         length = len(text) - len(prompt_text)
         if method == "greedy":
             ids = generate(model, prompt[None], length)[0]
@@ -381,13 +459,24 @@ def test_part3_figure2_results_are_what_the_code_computes_and_the_snippet_shows(
 def test_part3_karate_macros_match_the_results():
     res = part3_results("karate.json")
     accs, defined = res["accuracies"], macros(GENERATED / "part3_karate.tex")
-    mean, sd = statistics.mean(accs), statistics.pstdev(accs)
+    mean, sd = statistics.mean(accs), statistics.stdev(accs)  # the sample sd, as every table of the report
     assert defined["PartThreeKarateAccuracyMean"] == f"{mean:.3f}"
     assert defined["PartThreeKarateAccuracyStd"] == f"{sd:.3f}"
     assert defined["PartThreeKarateAccuracy"] == f"\\ensuremath{{{mean:.3f} \\pm {sd:.3f}}}"
     assert defined["PartThreeKarateSeeds"] == str(len(accs)) == str(len(res["config"]["seeds"]))
     assert defined["PartThreeKarateEpochs"] == str(res["config"]["epochs"])
     assert defined["PartThreeKarateUnlabelled"] == str(len(res["labels"]) - len(res["config"]["labelled"]))
+
+
+def test_part3_karate_spread_is_the_sample_sd(tmp_path):
+    """On accuracies where the two differ at three decimals: the sample sd (0.354), not the population
+    sd (0.250) that karate.json stores as accuracy_std."""
+    from part3.experiments.report_outputs import write_karate_tex
+
+    results = tmp_path / "karate.json"
+    results.write_text(json.dumps({"accuracies": [0.5, 1.0], "accuracy_mean": 0.75, "accuracy_std": 0.25,
+                                   "config": {"epochs": 1}, "n_unlabelled": 32}))
+    assert macros(write_karate_tex(results, tmp_path))["PartThreeKarateAccuracyStd"] == "0.354"
 
 
 NUMBER = r"(-?\d+(?:\.(\d+))?)(?:\{\\cdot\}10\^\{(-?\d+)\})?"
@@ -526,8 +615,9 @@ def test_part3_oversmoothing_dead_and_alive_are_consistent():
 
 # ----- the report as printed: figure text size, references, page limit -----
 
-TEXT_WIDTH_IN = float(re.search(r"textwidth=([\d.]+)in", TEX)[1])
-TEXT_HEIGHT_IN = float(re.search(r"textheight=([\d.]+)in", TEX)[1])
+STYLE = (REPORT / "neurips_lookalike.sty").read_text()  # the page layout (geometry's options)
+TEXT_WIDTH_IN = float(re.search(r"textwidth=([\d.]+)in", STYLE)[1])
+TEXT_HEIGHT_IN = float(re.search(r"textheight=([\d.]+)in", STYLE)[1])
 INCLUDED = re.findall(r"\\includegraphics(?:\[([^\]]*)\])?\{([^}#]+)\}", tex_body())
 INCHES = {"in": 1.0, "cm": 1 / 2.54, "mm": 1 / 25.4, "pt": 1 / 72.27,
           r"\linewidth": TEXT_WIDTH_IN, r"\textwidth": TEXT_WIDTH_IN, r"\textheight": TEXT_HEIGHT_IN}
@@ -605,6 +695,17 @@ def test_part2_long_samples_show_the_loop_each_ends_in():
 
 
 @needs_part2_run
+def test_part2_long_sample_loop_count_matches_samples_txt():
+    """\\PartTwoLongLooping of \\PartTwoLongStages: the stages whose 200-character greedy sample ends in a loop."""
+    long_samples = [text for step, items in sorted(samples_by_step().items()) for kind, text in items
+                    if kind == "greedy_long"]
+    defined = macros(GENERATED / "part2_results.tex")
+    assert defined["PartTwoLongStages"] == str(len(long_samples))
+    assert defined["PartTwoLongLooping"] == str(sum(long_sample_loop(text) is not None for text in long_samples))
+    assert int(defined["PartTwoLongLooping"]) < len(long_samples), "the text says some stages do not loop"
+
+
+@needs_part2_run
 def test_part2_quotes_in_the_text_are_in_the_tables_and_beams_do_better():
     """Every ``quote'' in the text of Part 2 is in one of its generated tables (samples are quoted
     as the model wrote them), and the log-probability rises with the beam width, as the text says."""
@@ -617,8 +718,13 @@ def test_part2_quotes_in_the_text_are_in_the_tables_and_beams_do_better():
     assert len(quotes) >= 10
     for quote in quotes:
         assert " ".join(quote.split()) in tables, quote
-    scores = [float(re.search(r"\((-?[\d.]+)\)", label)[1]) for label, _ in table_cells("part2_completions.tex")]
-    assert scores == sorted(scores), "greedy, then wider and wider beams"
+    # per prompt (blocks between \midrule): greedy lowest; how often wider beams kept rising, as the text says
+    body = (GENERATED / "part2_completions.tex").read_text(encoding="utf-8").split("\\midrule", 1)[1]
+    blocks = [[float(re.search(r"\((-?[\d.]+)\) &", row)[1]) for row in block.split("\\\\") if ") & " in row]
+              for block in body.split("\\bottomrule")[0].split("\\midrule")]
+    assert len(blocks) >= 3 and all(scores[0] == min(scores) for scores in blocks), "greedy is the least likely"
+    rising = sum(scores == sorted(scores) for scores in blocks)
+    assert macros(GENERATED / "part2_results.tex")["PartTwoBeamRising"] == str(rising)
 
 
 # One build of the report in a scratch folder, for the checks that need LaTeX (skipped without it).
@@ -629,7 +735,7 @@ needs_latex = pytest.mark.skipif(not (shutil.which("latexmk") and shutil.which("
 @pytest.fixture(scope="module")
 def built_report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
-    for item in ("report.tex", "generated", "figures"):
+    for item in ("report.tex", "neurips_lookalike.sty", "generated", "figures"):
         source = REPORT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / item)
     done = subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
@@ -679,7 +785,7 @@ def test_every_float_is_printed_within_its_question(built_report):
                           text=True, check=True).stdout
     line_start = r"(?<![^\n\f])"  # a line's or a page's first character
     headings = [(m.start(), m[1]) for m in re.finditer(line_start + r"Question (\d\.\d)\b", text)]
-    headings.append((text.index("\nReferences\n"), None))
+    headings.append((re.search(line_start + r"References\n", text).start(), None))
     floats = floats_by_question()
     assert len(floats) >= 5
     for label, question in floats.items():

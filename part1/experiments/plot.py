@@ -458,10 +458,15 @@ def plot_probe(rows, runs, path):
     sweep's rows, which say whether each run solved its length."""
     solved = {f"{r['recipe']}_{r['model']}_T{r['palindrome_length']}_seed{r['seed']}": r["solved"] == "True"
               for r in runs if r["check"] == "False"}
-    colors = {"RNN": "tab:blue", "LSTM": "tab:orange"}
+    # Curves that coincide (the solved runs all read 1.0) are told apart by colour and by markers
+    # placed at staggered steps.
+    colors = {("onehot", "RNN"): "tab:blue", ("tuned", "RNN"): "tab:purple", ("onehot", "LSTM"): "tab:orange",
+              ("tuned", "LSTM"): "tab:red"}
+    markers = {("onehot", "RNN"): "s", ("tuned", "RNN"): "^", "h": "o", "c": "x"}
     with plt.rc_context(PRINT):
         fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.4), sharey=True, layout="constrained")
         for ax, is_solved in zip(axes, (True, False), strict=True):
+            k = 0
             for run in dict.fromkeys(r["run"] for r in rows):
                 if solved.get(run) != is_solved:
                     continue
@@ -470,9 +475,12 @@ def plot_probe(rows, runs, path):
                     if points:
                         t, acc = zip(*points, strict=True)
                         recipe, model, T = run.split("_")[:3]
-                        ax.plot(t, acc, style, color=colors[model], linewidth=1.2,
+                        every = max(1, len(t) // 3)
+                        ax.plot(t, acc, style, color=colors.get((recipe, model), "black"), linewidth=1.2,
+                                marker=markers.get((recipe, model), markers[state]), markersize=4, markevery=(k * every // 4 % every, every),
                                 label=f"{model} ({'template' if recipe == 'onehot' else recipe}, T = {T[1:]}): "
                                       f"${state}^{{(t)}}$")
+                        k += 1
             ax.axhline(0.1, color="gray", linestyle=":", linewidth=1, label="chance")
             ax.set_title("solved" if is_solved else "not solved")
             ax.set_xlabel("time step t")

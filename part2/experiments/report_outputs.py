@@ -3,8 +3,9 @@
     python part2/experiments/report_outputs.py part2/results/grimm     # writes report/generated/part2_*.tex
 
 Nothing in the snippets is typed by hand: numbers come from metrics.csv and the checkpoint's
-options, samples are quoted from samples.txt, and the completions of the prompt are decoded
-from the checkpoint (deterministic on the CPU).
+options, samples are quoted from samples.txt, the completions of the prompts are decoded from the
+checkpoint (deterministic on the CPU), and the reasons given for the hyperparameters quote the
+fixed-step ablation on tiny Shakespeare (part2/results/benchmark/fixed_1800).
 """
 import json
 import re
@@ -18,6 +19,10 @@ from part2.experiments.plot import read_metrics  # noqa: E402
 from part2.generate import beam_search, decode, encode, generate, load_checkpoint, log_prob  # noqa: E402
 
 COMPLETION_LENGTH = 60
+# The assignment's prompt, the tale's name in this translation ("Briar Rose"; "Sleeping Beauty" is
+# not in the book), an opening in the book's style, and a sentence from outside the book.
+PROMPTS = ("Sleeping beauty is", "Briar Rose", "The king said to his daughter", "The train to Amsterdam was late because")
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 BEAM_SIZES = (3, 10)
 TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
                "#": r"\#", "%": r"\%", "_": r"\_", "^": r"\textasciicircum{}",
@@ -53,33 +58,52 @@ def pick_steps(steps, n=4):
     return sorted({min(steps, key=lambda s: abs(s - t)) for t in targets})
 
 
-def hyperparameters(options, n_params, steps):
-    """Two name-value pairs per line, to keep the table short (the book is named in the caption)."""
-    rows = [("sequence length $T$", options["seq_length"]),
-            ("embedding size", options["embedding_dim"] or "one-hot"),
-            ("LSTM layers $\\times$ hidden units",
-             f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}"),
-            ("parameters", f"{n_params:,}".replace(",", "\\,")),
-            ("batch size", options["batch_size"]),
-            ("training steps", steps),
-            ("seed", options["seed"]),
-            ("optimizer, learning rate",
-             (f"AdamW (weight decay {options['weight_decay']:g})" if options.get("weight_decay")
-              else "Adam") + f", {options['learning_rate']:g}"),
-            ("learning-rate steps",
-             f"$\\times{options['learning_rate_decay']:g}$ every {options['learning_rate_step']} steps"),
-            ("and linearly to 0", "yes" if options.get("linear_decay") else "no"),
-            ("read-out bias at start",
-             "log char.\\ frequencies" if options.get("unigram_bias") else "random"),
+def grouped_runs(folder):
+    """{name without its _sN seed suffix: [final values of each seed's metrics.csv]} of a folder of runs."""
+    groups = {}
+    for path in sorted(Path(folder).glob("*/metrics.csv")):
+        groups.setdefault(SEED.sub("", path.parent.name), []).append(final_values(path))
+    return groups
+
+
+def ablation_loss(groups, name):
+    """The mean final validation loss of one fixed-step ablation, as text."""
+    runs = groups[name]
+    return f"{sum(r['val_loss'] for r in runs) / len(runs):.3f}"
+
+
+def hyperparameters(options, n_params, steps, metrics, ablation):
+    """Each hyperparameter with its value and the reason for it: a committed ablation (final validation
+    loss on tiny Shakespeare, mean over the seeds run), the assignment, or the template."""
+    groups = grouped_runs(ablation)
+    default = ablation_loss(groups, "default")
+    best_step, best_loss = min(metrics["val_loss"], key=lambda point: point[1])
+    lr = options["learning_rate"]
+    schedule = (f"${lr:g}\\cdot{options['learning_rate_decay']:g}^{{\\lfloor s/{options['learning_rate_step']}\\rfloor}}"
+                + (f"(1-\\frac{{s}}{{{steps}}})$" if options.get("linear_decay") else "$"))
+    rows = [("sequence length $T$", options["seq_length"], "asked by the assignment"),
+            ("layers $\\times$ units", f"{options['lstm_num_layers']} $\\times$ {options['lstm_num_hidden']}",
+             "two layers: the assignment; 128 units: the template's default"),
+            ("embedding size", options["embedding_dim"] or "one-hot",
+             "our choice: characters can share statistics (not ablated)"),
+            ("batch size", options["batch_size"], "the template's default"),
+            ("optimizer", f"AdamW (weight decay {options['weight_decay']:g})" if options.get("weight_decay") else "Adam",
+             "little tuning needed \\citep{kingma2015adam}"),
+            ("learning rate at step $s$", schedule,
+             f"{lr:g} at the start (the template: 2e-3): {default} against {ablation_loss(groups, 'lr4e-3')} "
+             f"with 4e-3; without the linear decay to 0, {ablation_loss(groups, 'no_linear')}; "
+             "the step decay is the template's"),
+            ("training steps", steps, f"a budget of minutes on a CPU; the validation loss was lowest at step "
+             f"{best_step:,} ({best_loss:.3f})".replace(",", "\\,")),
+            ("read-out bias at start", "log char.\\ frequencies" if options.get("unigram_bias") else "random",
+             f"{default} against {ablation_loss(groups, 'no_unigram')} when random"),
             ("dropout keep probability", f"{options['dropout_keep_prob']:g}"
-             + (" (also on the LSTM's input and output)" if options.get("io_dropout") else "")),
-            ("training arithmetic", options.get("precision", "float32")),
-            ("gradient-norm clipping", f"{options['max_norm']:g}")]
-    half = (len(rows) + 1) // 2
-    lines = [f"{a} & {x} & {b} & {y} \\\\"
-             for (a, x), (b, y) in zip(rows[:half], rows[half:] + [("", "")] * (2 * half - len(rows)),
-                                       strict=True)]
-    return ("\\begin{tabular}{llll}\n\\toprule\nhyperparameter & value & hyperparameter & value \\\\\n"
+             + (" (also on the LSTM's input and output)" if options.get("io_dropout") else ""), "the template's default"),
+            ("gradient-norm clipping", f"{options['max_norm']:g}", "the template's default"),
+            ("arithmetic, seed", f"{options.get('precision', 'float32')}, {options['seed']}", "PyTorch's default; any seed"),
+            ("parameters", f"{n_params:,}".replace(",", "\\,"), "follows from the above")]
+    lines = [f"{name} & {value} & {why} \\\\" for name, value, why in rows]
+    return ("\\begin{tabular}{@{}llp{0.5\\linewidth}@{}}\n\\toprule\nhyperparameter & value & why \\\\\n"
             "\\midrule\n" + "\n".join(lines) + "\n\\bottomrule\n\\end{tabular}\n")
 
 
@@ -127,16 +151,32 @@ def completions(model, vocab, prompt_text):
     return [(label, decode(vocab, ids.tolist()), score) for label, ids, score in rows]
 
 
-def write_snippets(run, out, prompt):
+def completion_table(decoded):
+    """One block per prompt ({prompt: completions}): the prompt, then greedy decoding and each beam width
+    with the continuation alone and its summed log-probability."""
+    blocks = [f"prompt & {quoted(prompt)} \\\\\n" + "\n".join(
+        f"{label} ({score:.2f}) & {quoted(text)} \\\\" for label, text, score in rows) for prompt, rows in decoded.items()]
+    return ("\\begin{tabular}{@{}lp{0.74\\linewidth}@{}}\n\\toprule\n"
+            f"decoding (log-probability) & the next {COMPLETION_LENGTH} characters \\\\\n\\midrule\n"
+            + "\n\\midrule\n".join(blocks) + "\n\\bottomrule\n\\end{tabular}\n")
+
+
+def write_snippets(run, out, prompts, ablation=RESULTS / "benchmark" / "fixed_1800",
+                   benchmark=RESULTS / "benchmark" / "timed_check"):
     run, out = Path(run), Path(out)
     metrics = read_metrics(run / "metrics.csv")
     samples = read_samples(run / "samples.txt")
     model, vocab, options = load_checkpoint(run / "checkpoint.pt")
+    decoded = {prompt: completions(model, vocab, prompt) for prompt in prompts}
+    ablation_steps = grouped_runs(ablation)["default"][0]["step"]
+    # prompts on which every wider beam found a likelier continuation than the narrower one
+    rising = sum(all(a[2] < b[2] for a, b in zip(rows, rows[1:], strict=False)) for rows in decoded.values())
     n_params = sum(p.numel() for p in model.parameters())
     step, val_loss = metrics["val_loss"][-1]
     val_accuracy = metrics["val_accuracy"][-1][1]
     seconds = metrics["seconds"][-1][1]
     sample_steps = sorted(samples)
+    long_samples = [text for s in sample_steps for kind, text in samples[s] if kind == "greedy_long"]
     last = sample_steps[-1]
     out.mkdir(parents=True, exist_ok=True)
     header = f"% generated by part2/experiments/report_outputs.py from {run.as_posix()}; do not edit\n"
@@ -146,11 +186,16 @@ def write_snippets(run, out, prompt):
               "PartTwoMinutes": f"{seconds / 60:.0f}",
               "PartTwoParams": f"{n_params:,}".replace(",", "\\,"),
               "PartTwoLastSampleStep": f"{last:,}".replace(",", "\\,"),
-              "PartTwoPrompt": tex(prompt)}
+              "PartTwoPrompt": tex(prompts[0]), "PartTwoPrompts": str(len(prompts)),
+              "PartTwoBeamRising": str(rising), "PartTwoBenchmarkMachine": tex(benchmark_machine(benchmark)),
+              "PartTwoAblationSteps": f"{ablation_steps:,}".replace(",", "\\,"),
+              # of the stages' 200-character greedy samples, how many end in a loop (`loop`)
+              "PartTwoLongStages": str(len(long_samples)),
+              "PartTwoLongLooping": str(sum(loop(text) is not None for text in long_samples))}
     (out / "part2_results.tex").write_text(header + "".join(
         f"\\newcommand{{\\{name}}}{{{value}}}\n" for name, value in macros.items()))
     (out / "part2_hyperparameters.tex").write_text(
-        header + hyperparameters(options, n_params, step))
+        header + hyperparameters(options, n_params, step, metrics, ablation))
     (out / "part2_samples.tex").write_text(header + sample_table(samples, pick_steps(sample_steps)))
     long_rows = [(f"{s} & " + ("-- & --" if (cycle := loop(text)) is None else f"{cycle[0]} & {cycle[1]}"),
                   quoted(text))
@@ -162,22 +207,23 @@ def write_snippets(run, out, prompt):
                 if kind.startswith("tau=")]
     (out / "part2_temperature.tex").write_text(
         header + labelled_table(f"$\\tau$ & samples of 100 characters at step {last}", tau_rows))
-    rows = [(f"{label} ({score:.2f})", quoted(prompt + text))
-            for label, text, score in completions(model, vocab, prompt)]
-    (out / "part2_completions.tex").write_text(header + labelled_table(
-        "decoding (log-probability) & ``" + tex(prompt) + f"'' and {COMPLETION_LENGTH} more characters",
-        rows, "0.7\\linewidth"))
+    (out / "part2_completions.tex").write_text(header + completion_table(decoded))
+
+
+def benchmark_machine(folder):
+    """The machine of the timed runs as their machine.txt (lscpu's lines) names it, e.g. "AMD EPYC, 2 cores"."""
+    path = Path(folder) / "machine.txt"
+    fields = dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line) if path.exists() else {}
+    name = fields.get("Model name", "CPU not recorded").strip()
+    return name + (f", {fields['CPU(s)'].strip()} cores" if "CPU(s)" in fields else "")
 
 
 def benchmark_table(folder):
     """The timed tiny-Shakespeare runs (part2/results/benchmark/timed_check): one row per budget (and
     model, where a folder name ends in _hN: N hidden units instead of the default),
     each evaluation as the mean over seeds (± sample standard deviation when there are several)."""
-    groups = {}
-    for path in sorted(Path(folder).glob("*/metrics.csv")):
-        groups.setdefault(SEED.sub("", path.parent.name), []).append(final_values(path))
-    cpu = next((line.split(":", 1)[1].strip() for line in (Path(folder) / "machine.txt").read_text().splitlines()
-                if line.startswith("Model name")), "unknown CPU")
+    groups = grouped_runs(folder)
+    cpu = benchmark_machine(folder)
     rows = []
     for name, runs in sorted(groups.items(), key=lambda item: item[1][0]["seconds"]):
         cells = [re.sub(r"_h(\d+)$", r", \1 units", re.sub(r"^(\d+)", r"\1 ", name)), str(len(runs)),  # 70s -> 70 s
@@ -196,14 +242,14 @@ def benchmark_table(folder):
 def main(argv=None):
     p = common.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", help="folder with metrics.csv, samples.txt and checkpoint.pt")
-    p.add_argument("--prompt", default="Sleeping beauty is", help="the sentence to complete")
+    p.add_argument("--prompt", nargs="+", default=list(PROMPTS), help="the sentences to complete")
     p.add_argument("--out", default=Path(__file__).resolve().parents[2] / "report" / "generated",
                    help="folder for the .tex files (default: report/generated)")
     p.add_argument("--benchmark", type=Path,
-                   default=Path(__file__).resolve().parents[1] / "results" / "benchmark" / "timed_check",
+                   default=RESULTS / "benchmark" / "timed_check",
                    help="folder of the timed tiny-Shakespeare runs, for part2_benchmark.tex")
     args = p.parse_args(argv)
-    write_snippets(args.run, args.out, args.prompt)
+    write_snippets(args.run, args.out, args.prompt, benchmark=args.benchmark)
     if (args.benchmark / "machine.txt").exists():
         (Path(args.out) / "part2_benchmark.tex").write_text(
             f"% generated by part2/experiments/report_outputs.py from {args.benchmark.name}; do not edit\n"
