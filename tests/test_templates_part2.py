@@ -21,9 +21,8 @@ TEMPLATE_CONFIG = SimpleNamespace(seq_length=30, lstm_num_hidden=128, lstm_num_l
 
 @pytest.fixture
 def book(tmp_path):
-    path = tmp_path / "book.txt"
-    path.write_text(story(), encoding="utf-8")
-    return path
+    (tmp_path / "book.txt").write_text(story(), encoding="utf-8")
+    return tmp_path / "book.txt"
 
 
 def test_the_dataset_is_a_torch_dataset_of_random_training_windows(book):
