@@ -139,7 +139,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)  # one character at a time: a second thread only waits
-    model, vocab, _ = load_checkpoint(args.checkpoint, args.device)
+    device = common.resolve_device(args.device)  # one line for a device this machine lacks
+    model, vocab, _ = load_checkpoint(args.checkpoint, device)
     if args.prompt is not None and not encode(vocab, args.prompt):
         raise ValueError("--prompt is empty; leave it out to start from a random character")
     if args.method == "sample":  # on stderr, so that stdout holds only the texts
@@ -152,7 +153,7 @@ def main(argv=None):
             prompt_ids = torch.randint(len(vocab), (1,), generator=generator).tolist()
         else:
             prompt_ids = encode(vocab, args.prompt)
-        prompt = torch.tensor(prompt_ids, device=args.device)
+        prompt = torch.tensor(prompt_ids, device=device)
         if args.method == "beam":
             ids, score = beam_search(model, prompt, args.length, args.beam_size)
         else:

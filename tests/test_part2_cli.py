@@ -265,6 +265,7 @@ def test_resume_without_a_checkpoint_or_with_a_corrupt_one(book, tmp_path, capsy
     (["--temperature", "0"], 2), (["--temperature", "-1"], 2), (["--beam_size", "0"], 2),
     (["--length", "0"], 2), (["--method", "topk"], 2), (["--prompt", "The king ~"], 1),
     (["--prompt", ""], 1), (["--num_samples", "0"], 2), (["--seed", "-1"], 2),
+    (["--device", "cuda:7"], 1), (["--device", "tpu"], 1),
 ])
 def test_generate_rejects_bad_options(run, capsys, argv, code):
     got, line = fails_cleanly(generate.main, "generate.py",
