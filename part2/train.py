@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from part1 import common
 from part2.dataset import TextDataset
-from part2.generate import generate
+from part2.generate import generate, temperature_note
 from part2.model import TextGenerationModel
 
 METRICS_FIELDS = ["step", "seconds", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
@@ -291,8 +291,7 @@ def print_samples(step, lines, width=100):
     under a header that says what the temperature means here."""
     shown = [(kind, text) for kind, text in lines if kind == "greedy_long"]
     shown += [next((k, t) for k, t in lines if k == f"tau={tau}") for tau in SAMPLE_TEMPERATURES]
-    tqdm.write(f"samples at step {step} (τ multiplies the logits, softmax(τ·logits) as the "
-               f"assignment defines it: τ = 0.5 is more random, nanoGPT's temperature T = 1/τ = 2):")
+    tqdm.write(f"samples at step {step} ({temperature_note(SAMPLE_TEMPERATURES[0])}):")
     for kind, text in shown:
         tqdm.write(f"  {kind:<12}{json.dumps(text[:width], ensure_ascii=False)}")
 

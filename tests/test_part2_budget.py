@@ -210,7 +210,7 @@ def test_a_run_shows_its_validation_loss_and_samples_early_and_at_the_end(book, 
                 *SMALL, "--eval_every", "100", "--sample_every", "100", "--first_eval", "3"])
     out = capsys.readouterr().out
     assert re.findall(r"^step (\d+) \(\d+ s\): val loss [\d.]+ nats/char", out, re.M) == ["3", "9"]
-    assert re.findall(r"^samples at step (\d+) \(τ multiplies the logits", out, re.M) == ["3", "9"]
+    assert re.findall(r"^samples at step (\d+) \(τ = 0.5 multiplies the logits.*T = 1/τ = 2\)\):$", out, re.M) == ["3", "9"]
     assert out.count("  tau=0.5     ") == 2 and out.rstrip().splitlines()[-1].startswith("done after 9")
     samples = (tmp_path / "samples.txt").read_text(encoding="utf-8")
     assert re.findall(r"^step (\d+)$", samples, re.M) == ["3", "9"]
