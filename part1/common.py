@@ -29,6 +29,16 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class StatedDefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """ArgumentParser's formatter without "(default: None)": the help of an option whose default is
+    None, or that is required, says itself what holds without it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def run(main, prog):
     """Call main(); a user error (ValueError, OSError) or Ctrl-C becomes one line on stderr."""
     try:

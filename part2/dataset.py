@@ -6,6 +6,7 @@ list(set(text)) was not) and a checkpoint stores it to decode text without the b
 import re
 
 import torch
+import torch.utils.data as data
 
 # Project Gutenberg wraps every book in a licence header and footer between these marker lines.
 GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.M)
@@ -36,8 +37,11 @@ def read_text(filename, strip_gutenberg=True):
     return text
 
 
-class TextDataset:
-    """Random training windows from the first 90% of a book; the last 10% is for validation."""
+class TextDataset(data.Dataset):
+    """Random training windows from the first 90% of a book; the last 10% is for validation.
+
+    As the template's: dataset[i] is a random window (inputs, targets) of the training split, so
+    a DataLoader without shuffling draws random batches; batch() draws a batch in one index."""
 
     def __init__(self, filename, seq_length, strip_gutenberg=True):
         if seq_length < 1:
@@ -48,6 +52,7 @@ class TextDataset:
             raise ValueError(f"{filename} is empty")
         self._chars = sorted(set(text))
         self._char_to_ix = {ch: i for i, ch in enumerate(self._chars)}
+        self._ix_to_char = dict(enumerate(self._chars))
         data = torch.tensor([self._char_to_ix[ch] for ch in text], dtype=torch.long)
         n_train = int(len(data) * (1 - VAL_FRACTION))
         self.train_data, self.val_data = data[:n_train], data[n_train:]
@@ -71,12 +76,23 @@ class TextDataset:
         return torch.bincount(self.train_data, minlength=self.vocab_size)
 
     def convert_to_string(self, char_ix):
-        return "".join(self._chars[ix] for ix in char_ix)
+        return "".join(self._ix_to_char[ix] for ix in char_ix)
+
+    def __len__(self):
+        """The number of offsets a training window can start at."""
+        return len(self.train_data) - self._seq_length
+
+    def __getitem__(self, item):
+        """Inputs and targets (seq_length ids each) from a random offset of the training split,
+        drawn by torch's generator (torch.manual_seed fixes it; DataLoader seeds each worker);
+        `item` is ignored, as in the template."""
+        offset = torch.randint(len(self), ()).item()
+        window = self.train_data[offset:offset + self._seq_length + 1]
+        return window[:-1], window[1:]
 
     def batch(self, batch_size, generator=None):
         """Inputs and targets (batch_size, seq_length) from random offsets in the training split."""
-        max_offset = len(self.train_data) - self._seq_length
-        offsets = torch.randint(0, max_offset, (batch_size,), generator=generator)
+        offsets = torch.randint(len(self), (batch_size,), generator=generator)
         idx = offsets[:, None] + torch.arange(self._seq_length + 1)
         windows = self.train_data[idx]
         return windows[:, :-1], windows[:, 1:]

@@ -4,6 +4,7 @@
 
 Generation is stateful: the prompt is read once, then the LSTM takes one step per new character.
 """
+import sys
 from pathlib import Path
 
 import torch
@@ -23,8 +24,9 @@ def load_checkpoint(path, device="cpu"):
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         vocab, options = ckpt["vocab"], ckpt["options"]
-        model = TextGenerationModel(len(vocab), options["lstm_num_hidden"],
-                                    options["lstm_num_layers"], options["embedding_dim"])
+        model = TextGenerationModel(options["batch_size"], options["seq_length"], len(vocab),
+                                    options["lstm_num_hidden"], options["lstm_num_layers"], device,
+                                    embedding_dim=options["embedding_dim"])
         model.load_state_dict(ckpt["model"])  # also turns float16 weights back into float32
     except Exception as e:
         raise ValueError(f"{path} is not a readable part-2 checkpoint ({type(e).__name__})") from None
@@ -56,7 +58,7 @@ def generate(model, prompt, length, temperature=None, generator=None):
     temperature None picks the most likely character (greedy), otherwise samples from
     softmax(temperature * logits) with the given CPU generator. Returns ids (batch, length).
     """
-    logits, state = model(prompt)
+    logits, state = model.forward_with_state(prompt)
     out = []
     for _ in range(length):
         last = logits[:, -1]
@@ -66,7 +68,7 @@ def generate(model, prompt, length, temperature=None, generator=None):
             probs = next_char_probs(last, temperature).cpu()
             char = torch.multinomial(probs, 1, generator=generator).to(prompt.device)
         out.append(char)
-        logits, state = model(char, state)
+        logits, state = model.forward_with_state(char, state)
     return torch.cat(out, 1)
 
 
@@ -74,7 +76,7 @@ def generate(model, prompt, length, temperature=None, generator=None):
 def beam_search(model, prompt, length, beam_size):
     """The continuation of the id tensor prompt (P,) with the highest summed log-probability
     among the beam_size best partial sequences kept at each step. Returns (ids, score)."""
-    logits, state = model(prompt[None])
+    logits, state = model.forward_with_state(prompt[None])
     scores = torch.zeros(1, device=prompt.device)
     seqs = prompt.new_empty(1, 0)
     for t in range(length):
@@ -84,44 +86,65 @@ def beam_search(model, prompt, length, beam_size):
         seqs = torch.cat([seqs[beam], char[:, None]], 1)
         state = tuple(s[:, beam] for s in state)
         if t < length - 1:
-            logits, state = model(char[:, None], state)
+            logits, state = model.forward_with_state(char[:, None], state)
     return seqs[0], scores[0].item()
 
 
 @torch.no_grad()
 def log_prob(model, prompt, continuation):
     """Summed log-probability of continuation (C,) after prompt (P,) under the model."""
-    logits, _ = model(torch.cat([prompt, continuation])[None, :-1])
+    logits = model(torch.cat([prompt, continuation])[None, :-1])
     logp = F.log_softmax(logits[0, len(prompt) - 1:], -1)
     return logp.gather(1, continuation[:, None]).sum().item()
 
 
+def temperature_note(tau):
+    """What a temperature means here, for a sample's header: the assignment's τ multiplies the
+    logits, where nanoGPT and pytorch/examples' word_language_model divide them by T = 1/τ."""
+    mood = "greedier" if tau > 1 else "more random" if tau < 1 else "the model's own probabilities"
+    return (f"τ = {tau:g} multiplies the logits, softmax(τ·logits) as the assignment defines it "
+            f"({mood}; nanoGPT's temperature T = 1/τ = {1 / tau:.3g})")
+
+
 def parse_args(argv=None):
-    p = common.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by train.py")
+    p = common.ArgumentParser(description=__doc__.split("\n")[0],
+                              formatter_class=common.StatedDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint.pt written by train.py or export.py (required)")
     p.add_argument("--prompt", default=None,
                    help="text to continue (default: one random character of the vocabulary)")
     p.add_argument("--length", type=common.positive_int, default=200,
                    help="number of characters to add to the prompt")
-    p.add_argument("--method", choices=["greedy", "sample", "beam"], default="sample")
+    p.add_argument("--method", choices=["greedy", "sample", "beam"], default="sample",
+                   help="greedy: the likeliest character each step; sample: drawn at "
+                        "--temperature; beam: beam search with --beam_size")
     p.add_argument("--temperature", type=common.positive_float, default=1.0,
-                   help="for --method sample: the next character is drawn from softmax(τ·logits), "
-                        "so τ multiplies the logits: larger τ is greedier (τ → ∞ is greedy), "
-                        "smaller τ is more random (τ → 0 is uniform)")
+                   help="τ for --method sample: the next character is drawn from "
+                        "softmax(τ·logits), the assignment's definition, so τ MULTIPLIES the "
+                        "logits: larger τ is greedier (τ → ∞ is greedy), smaller τ is more random "
+                        "(τ → 0 is uniform). nanoGPT and pytorch/examples' word_language_model "
+                        "divide the logits by their temperature T, so τ = 1/T: τ = 0.5 here is "
+                        "their T = 2")
     p.add_argument("--beam_size", type=common.positive_int, default=5, help="for --method beam")
-    p.add_argument("--num_samples", type=common.positive_int, default=1)
+    p.add_argument("--num_samples", type=common.positive_int, default=1,
+                   help="texts to print, each marked by a '--- sample N ---' line when more than one")
     p.add_argument("--seed", type=common.non_negative_int, default=0,
                    help="for sampling and the random first character")
     p.add_argument("--score", action="store_true",
                    help="after each text, print its continuation's summed log-probability")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)  # one character at a time: a second thread only waits
-    model, vocab, _ = load_checkpoint(args.checkpoint, args.device)
+    device = common.resolve_device(args.device)  # one line for a device this machine lacks
+    model, vocab, _ = load_checkpoint(args.checkpoint, device)
+    if args.prompt is not None and not encode(vocab, args.prompt):
+        raise ValueError("--prompt is empty; leave it out to start from a random character")
+    if args.method == "sample":  # on stderr, so that stdout holds only the texts
+        print(f"[sampling: {temperature_note(args.temperature)}]", file=sys.stderr)
     generator = torch.Generator().manual_seed(args.seed)
     for i in range(args.num_samples):
         if args.num_samples > 1:  # samples may hold blank lines, so mark where each begins
@@ -130,9 +153,7 @@ def main(argv=None):
             prompt_ids = torch.randint(len(vocab), (1,), generator=generator).tolist()
         else:
             prompt_ids = encode(vocab, args.prompt)
-            if not prompt_ids:
-                raise ValueError("--prompt is empty; leave it out to start from a random character")
-        prompt = torch.tensor(prompt_ids, device=args.device)
+        prompt = torch.tensor(prompt_ids, device=device)
         if args.method == "beam":
             ids, score = beam_search(model, prompt, args.length, args.beam_size)
         else:

@@ -1,13 +1,34 @@
 """A character-level language model: embedding, stacked LSTM, linear read-out."""
+import warnings
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from part1 import common
+
+
+def available_device(name):
+    """The device asked for, or the CPU with a warning where this machine has no such device
+    (the template's default, 'cuda:0', on a machine without a GPU)."""
+    try:
+        return common.resolve_device(name)
+    except ValueError as e:
+        warnings.warn(f"{e}: the model runs on the CPU", stacklevel=3)
+        return torch.device("cpu")
+
 
 class TextGenerationModel(nn.Module):
-    def __init__(self, vocabulary_size, lstm_num_hidden=256, lstm_num_layers=2,
-                 embedding_dim=64, dropout_keep_prob=1.0, io_dropout=False, tie_weights=False):
+    """The template's constructor; our choices (embedding, dropout, tied weights) are keywords.
+
+    batch_size and seq_length are the template's arguments: nn.LSTM takes any batch and length,
+    so they are only kept as attributes."""
+
+    def __init__(self, batch_size, seq_length, vocabulary_size, lstm_num_hidden=256,
+                 lstm_num_layers=2, device="cuda:0", *, embedding_dim=64, dropout_keep_prob=1.0,
+                 io_dropout=False, tie_weights=False):
         super().__init__()
+        self.batch_size, self.seq_length = batch_size, seq_length
         self.vocabulary_size = vocabulary_size
         # embedding_dim 0 feeds one-hot vectors, as the assignment's plain LSTM does.
         self.embedding = nn.Embedding(vocabulary_size, embedding_dim) if embedding_dim else None
@@ -25,9 +46,16 @@ class TextGenerationModel(nn.Module):
                 raise ValueError(f"tied weights need --embedding_dim equal to --lstm_num_hidden "
                                  f"({embedding_dim} != {lstm_num_hidden})")
             self.output.weight = self.embedding.weight
+        self.to(available_device(device))
 
-    def forward(self, x, state=None):
-        """Logits (batch, time, vocabulary) for ids x (batch, time), and the LSTM state after x."""
+    def forward(self, x):
+        """Logits (batch, time, vocabulary) for ids x (batch, time), read from a zero state:
+        the template's call, whose logits go straight into a cross-entropy."""
+        return self.forward_with_state(x)[0]
+
+    def forward_with_state(self, x, state=None):
+        """Logits for ids x read on from the LSTM state `state` (None: a zero state), and the
+        state after x: generation reads a prompt once, then takes one step per character."""
         if self.embedding is not None:
             inputs = self.embedding(x)
         else:

@@ -22,6 +22,12 @@ WORDS = "the king queen frog wolf little girl went into forest and said to her g
 
 
 
+def small_model(vocabulary_size, lstm_num_hidden, lstm_num_layers=2, **options):
+    """The template's constructor, on the CPU (batch and window length do not matter to it)."""
+    return TextGenerationModel(8, 16, vocabulary_size, lstm_num_hidden, lstm_num_layers, "cpu",
+                               **options)
+
+
 def story(n_words=1500, seed=0):
     rng = random.Random(seed)
     sentences, words = [], 0
@@ -68,9 +74,9 @@ def test_validation_streams_cover_the_split_once(book):
 def test_validation_loss_carries_the_state_over_chunks(book):
     ds = TextDataset(book, seq_length=7)
     torch.manual_seed(0)
-    model = TextGenerationModel(ds.vocab_size, lstm_num_hidden=16, embedding_dim=4)
+    model = small_model(ds.vocab_size, 16, embedding_dim=4)
     x, y = ds.val_streams()
-    logits, _ = model(x)
+    logits = model(x)
     expected = F.cross_entropy(logits.flatten(0, 1), y.flatten()).item()
     loss, accuracy = train_script.evaluate(model, ds, "cpu", chunk=5)
     assert loss == pytest.approx(expected, rel=1e-5)
@@ -123,7 +129,7 @@ def test_a_character_only_in_the_validation_split_counts_zero_and_the_bias_still
     assert ds.chars[-1] == "\u2026" and "\u2026" not in ds.convert_to_string(ds.train_data.tolist())
     counts = ds.char_counts()
     assert counts.shape == (ds.vocab_size,) and counts[-1] == 0
-    model = TextGenerationModel(ds.vocab_size, 16, 1, 8)
+    model = small_model(ds.vocab_size, 16, 1, embedding_dim=8)
     model.init_output_bias(counts)
     assert model.output.bias.argmin() == ds.vocab_size - 1
 
@@ -238,10 +244,10 @@ def test_unigram_bias_starts_the_model_at_the_character_frequencies(book):
     text = read_text(book)[:len(dataset.train_data)]
     assert [counts[i].item() for i in range(dataset.vocab_size)] == \
         [text.count(ch) for ch in dataset.chars]
-    model = TextGenerationModel(dataset.vocab_size, 24, 2, 8)
+    model = small_model(dataset.vocab_size, 24, 2, embedding_dim=8)
     model.init_output_bias(counts)
     torch.nn.init.zeros_(model.output.weight)
-    logits, _ = model(dataset.train_data[None, :50])
+    logits = model(dataset.train_data[None, :50])
     expected = (counts + 1) / (counts + 1).sum()
     assert torch.allclose(logits.softmax(-1), expected.float().expand_as(logits), atol=1e-6)
 
@@ -249,28 +255,29 @@ def test_unigram_bias_starts_the_model_at_the_character_frequencies(book):
 @pytest.mark.parametrize("embedding_dim", [0, 8])
 def test_model_shapes_and_carried_state_equal_one_long_pass(embedding_dim):
     torch.manual_seed(0)
-    model = TextGenerationModel(11, lstm_num_hidden=16, lstm_num_layers=2,
-                                embedding_dim=embedding_dim).eval()
+    model = small_model(11, 16, 2, embedding_dim=embedding_dim).eval()
     x = torch.randint(11, (3, 10))
-    logits, (h, c) = model(x)
+    logits, (h, c) = model.forward_with_state(x)
     assert logits.shape == (3, 10, 11)
     assert h.shape == c.shape == (2, 3, 16)
-    first, state = model(x[:, :4])
-    second, _ = model(x[:, 4:], state)
+    torch.testing.assert_close(model(x), logits, rtol=0, atol=0)  # the template's call
+    first, state = model.forward_with_state(x[:, :4])
+    second, _ = model.forward_with_state(x[:, 4:], state)
     torch.testing.assert_close(torch.cat([first, second], 1), logits)
 
 
 def test_the_default_model_is_the_templates_with_train_pys_embedding_and_no_dropout():
-    """The template's TextGenerationModel(..., lstm_num_hidden=256, lstm_num_layers=2), with
-    train.py's --embedding_dim and --lstm_num_layers defaults; no dropout unless asked."""
+    """The template's TextGenerationModel(batch_size, seq_length, vocabulary_size,
+    lstm_num_hidden=256, lstm_num_layers=2), with train.py's --embedding_dim and
+    --lstm_num_layers defaults; no dropout unless asked."""
     torch.manual_seed(0)
-    model = TextGenerationModel(11)
+    model = TextGenerationModel(64, 30, 11, device="cpu")
     defaults = train_script.parse_args([])
     assert model.embedding.weight.shape == (11, defaults.embedding_dim)
     assert (model.lstm.hidden_size, model.lstm.num_layers) == (256, 2) == \
         (model.output.in_features, defaults.lstm_num_layers)
     x = torch.randint(11, (2, 5))
-    assert torch.equal(model.train()(x)[0], model(x)[0])
+    assert torch.equal(model.train()(x), model(x))
 
 
 def lstm_input_and_output(model, x):
@@ -279,7 +286,7 @@ def lstm_input_and_output(model, x):
     hooks = [model.lstm.register_forward_hook(
                  lambda m, args, out: seen.update(lstm_in=args[0], lstm_out=out[0])),
              model.output.register_forward_pre_hook(lambda m, args: seen.update(readout_in=args[0]))]
-    logits, _ = model(x)
+    logits = model(x)
     for hook in hooks:
         hook.remove()
     return seen, logits
@@ -294,7 +301,7 @@ def dropped(full, seen, keep):
 
 def test_io_dropout_drops_the_lstms_input_and_output_in_training_mode_only():
     torch.manual_seed(0)
-    model = TextGenerationModel(11, 16, 2, 8, dropout_keep_prob=0.5, io_dropout=True)
+    model = small_model(11, 16, 2, embedding_dim=8, dropout_keep_prob=0.5, io_dropout=True)
     x = torch.randint(11, (4, 20))
     seen, _ = lstm_input_and_output(model.train(), x)
     assert 0.4 < dropped(model.embedding(x), seen["lstm_in"], 0.5) < 0.6
@@ -307,13 +314,13 @@ def test_io_dropout_drops_the_lstms_input_and_output_in_training_mode_only():
 def test_without_io_dropout_the_keep_probability_drops_between_the_layers_only():
     torch.manual_seed(0)
     x = torch.randint(11, (4, 20))
-    model = TextGenerationModel(11, 16, 2, 8, dropout_keep_prob=0.5).train()
+    model = small_model(11, 16, 2, embedding_dim=8, dropout_keep_prob=0.5).train()
     (seen, first), (_, second) = lstm_input_and_output(model, x), lstm_input_and_output(model, x)
     assert torch.equal(seen["lstm_in"], model.embedding(x))
     assert torch.equal(seen["readout_in"], seen["lstm_out"])
     assert not torch.equal(first, second)  # between the two layers
     model.eval()
-    assert torch.equal(model(x)[0], model(x)[0])
+    assert torch.equal(model(x), model(x))
 
 
 def test_a_one_layer_model_takes_a_keep_probability_silently_and_drops_nothing():
@@ -321,14 +328,14 @@ def test_a_one_layer_model_takes_a_keep_probability_silently_and_drops_nothing()
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        model = TextGenerationModel(11, 16, 1, 8, dropout_keep_prob=0.5).train()
+        model = small_model(11, 16, 1, embedding_dim=8, dropout_keep_prob=0.5).train()
     x = torch.randint(11, (4, 20))
-    assert torch.equal(model(x)[0], model(x)[0])
+    assert torch.equal(model(x), model(x))
 
 
 def test_one_hot_input_spans_the_vocabulary_whatever_the_characters_read():
     """A one-hot model (embedding_dim 0) reads a prompt without the vocabulary's last characters."""
-    model = TextGenerationModel(11, 16, 2, embedding_dim=0).eval()
+    model = small_model(11, 16, 2, embedding_dim=0).eval()
     x = torch.tensor([[0, 3, 3]])
     seen, logits = lstm_input_and_output(model, x)
     assert torch.equal(seen["lstm_in"], torch.eye(11)[x]) and logits.shape == (1, 3, 11)
@@ -343,12 +350,12 @@ def trained():
     text = story()
     vocab = "".join(sorted(set(text)))
     data = torch.tensor(encode(vocab, text))
-    model = TextGenerationModel(len(vocab), lstm_num_hidden=32, embedding_dim=8)
+    model = small_model(len(vocab), 32, embedding_dim=8)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(150):
         starts = torch.randint(len(data) - 21, (32,))
         windows = data[starts[:, None] + torch.arange(21)]
-        logits, _ = model(windows[:, :-1])
+        logits = model(windows[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
         optimizer.zero_grad()
         loss.backward()
@@ -360,7 +367,7 @@ def test_one_step_at_a_time_generation_equals_a_full_forward_pass(trained):
     model, vocab = trained
     prompt = torch.tensor([encode(vocab, "The king"), encode(vocab, "A frog s")])
     out = generate(model, prompt, 40)
-    logits, _ = model(torch.cat([prompt, out], 1))
+    logits = model(torch.cat([prompt, out], 1))
     # Each greedy character is the argmax of the full pass's prediction at its position.
     assert torch.equal(logits[:, prompt.shape[1] - 1:-1].argmax(-1), out)
 
@@ -370,7 +377,7 @@ def test_sampled_text_scores_as_the_full_pass_says(trained):
     prompt = torch.tensor(encode(vocab, "The "))
     out = generate(model, prompt[None], 25, temperature=1.0,
                    generator=torch.Generator().manual_seed(1))[0]
-    logits, _ = model(torch.cat([prompt, out])[None])
+    logits = model(torch.cat([prompt, out])[None])
     logp = F.log_softmax(logits[0, 3:-1], -1).gather(1, out[:, None]).sum().item()
     assert log_prob(model, prompt, out) == pytest.approx(logp, abs=1e-4)
 
@@ -396,7 +403,10 @@ class Bigram(torch.nn.Module):
         super().__init__()
         self.next_log_probs = next_probs.log()
 
-    def forward(self, x, state=None):
+    def forward(self, x):
+        return self.next_log_probs[x]
+
+    def forward_with_state(self, x, state=None):
         # The state carries nothing, but has the (layers, batch, hidden) shape generation reorders.
         return self.next_log_probs[x], (torch.zeros(1, x.shape[0], 1),)
 
@@ -538,7 +548,8 @@ def test_training_writes_metrics_samples_and_a_checkpoint(book, tmp_path):
     assert rows[-1]["val_loss"] and rows[-1]["val_accuracy"]  # final full evaluation
     assert float(rows[3]["val_loss"]) > 0 and 0 <= float(rows[3]["val_accuracy"]) <= 1
     samples = (tmp_path / "samples.txt").read_text(encoding="utf-8")
-    assert re.findall(r"^step (\d+)$", samples, re.M) == ["5", "10"]
-    assert samples.count("greedy ") == 10 and "tau=0.5" in samples and "tau=2.0" in samples
+    # Every --sample_every steps, and at the end of the run.
+    assert re.findall(r"^step (\d+)$", samples, re.M) == ["5", "10", "12"]
+    assert samples.count("greedy ") == 15 and "tau=0.5" in samples and "tau=2.0" in samples
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 12 and ckpt["vocab"] == "".join(sorted(set(story())))

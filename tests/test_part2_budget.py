@@ -3,6 +3,7 @@ bfloat16, weight tying, and books as they come (byte-order mark, CRLF, Gutenberg
 import csv
 import math
 import random
+import re
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from part2 import generate, train
 from part2.dataset import TextDataset
 from part2.experiments import benchmark
 from part2.model import TextGenerationModel
-from tests.test_part2 import story
+from tests.test_part2 import small_model, story
 
 SMALL = ["--seq_length", "16", "--lstm_num_hidden", "24", "--embedding_dim", "8",
          "--batch_size", "8", "--print_every", "2", "--eval_every", "5", "--sample_every", "5",
@@ -45,14 +46,19 @@ def final_row(summary):
 
 # defaults that follow --max_time
 
-@pytest.mark.parametrize("argv, hidden, keep", [
-    ([], 192, 1.0), (["--max_time", "70"], 192, 1.0), (["--max_time", "600"], 256, 0.8),
-    (["--max_time", "600", "--lstm_num_hidden", "64", "--dropout_keep_prob", "0.5"], 64, 0.5),
+@pytest.mark.parametrize("argv, hidden, keep, max_time, first_eval", [
+    ([], 256, 0.8, 600, 100),  # a run given no limit stops after 10 minutes
+    (["--train_steps", "200"], 192, 1.0, None, 0), (["--max_time", "70"], 192, 1.0, 70, 0),
+    (["--max_time", "600"], 256, 0.8, 600, 100),
+    (["--max_time", "900", "--train_steps", "50"], 256, 0.8, 900, 100),
+    (["--max_time", "600", "--lstm_num_hidden", "64", "--dropout_keep_prob", "0.5",
+      "--first_eval", "7"], 64, 0.5, 600, 7),
 ])
-def test_defaults_follow_the_budget_and_stay_overridable(argv, hidden, keep):
+def test_defaults_follow_the_budget_and_stay_overridable(argv, hidden, keep, max_time, first_eval):
     args = train.parse_args(argv)
     train.apply_budget_defaults(args)
     assert (args.lstm_num_hidden, args.dropout_keep_prob) == (hidden, keep)
+    assert (args.max_time, args.first_eval) == (max_time, first_eval)
 
 
 def test_help_names_the_budget_defaults(capsys):
@@ -67,12 +73,12 @@ def test_help_names_the_budget_defaults(capsys):
 def test_window_loss_reads_each_window_from_a_zero_state(book):
     ds = TextDataset(book, seq_length=9)
     torch.manual_seed(0)
-    model = TextGenerationModel(ds.vocab_size, lstm_num_hidden=16, embedding_dim=4).eval()
+    model = small_model(ds.vocab_size, 16, embedding_dim=4).eval()
     x, y = ds.val_windows(9)
     assert torch.equal(x.flatten(), ds.val_data[:x.numel()])  # consecutive, each character once
     assert torch.equal(y.flatten(), ds.val_data[1:x.numel() + 1])
     assert len(ds.val_data) - 1 - x.numel() < 9
-    losses = [F.cross_entropy(model(xi[None])[0][0], yi, reduction="sum") for xi, yi in zip(x, y, strict=True)]
+    losses = [F.cross_entropy(model(xi[None])[0], yi, reduction="sum") for xi, yi in zip(x, y, strict=True)]
     expected = sum(losses).item() / y.numel()
     assert train.evaluate_windows(model, ds, "cpu", 9, batch=7) == pytest.approx(expected, rel=1e-5)
 
@@ -100,13 +106,13 @@ def test_a_huge_learning_rate_stops_with_one_line(book, tmp_path, capsys):
 def test_divergence_keeps_the_last_good_checkpoint(book, tmp_path, capsys, monkeypatch):
     forward, calls = TextGenerationModel.forward, []
 
-    def nan_from_step_8(self, x, state=None):
-        logits, state = forward(self, x, state)
+    def nan_from_step_8(self, x):
+        logits = forward(self, x)
         if self.training:
             calls.append(1)
             if len(calls) >= 8:
                 logits = logits * float("nan")
-        return logits, state
+        return logits
 
     monkeypatch.setattr(TextGenerationModel, "forward", nan_from_step_8)
     line = fails_with_one_line(["--txt_file", str(book), "--summary_path", str(tmp_path),
@@ -129,6 +135,8 @@ def test_auto_precision_uses_bfloat16_only_where_the_cpu_computes_it(monkeypatch
 
 
 def test_bfloat16_training_differs_from_float32_and_resumes_bit_for_bit(book, tmp_path):
+    if missing := train.missing_bfloat16(torch.device("cpu")):
+        pytest.skip(f"bfloat16 LSTM training needs AVX-512 on x86 ({missing})")
     argv = ["--txt_file", str(book), "--precision", "bfloat16", "--no-linear_decay",
             "--train_steps", "10", *SMALL]
     train.main([*argv, "--summary_path", str(tmp_path / "straight")])
@@ -144,14 +152,89 @@ def test_bfloat16_training_differs_from_float32_and_resumes_bit_for_bit(book, tm
     assert not torch.equal(a["model"]["lstm.weight_hh_l0"], c["model"]["lstm.weight_hh_l0"])
 
 
+@pytest.mark.parametrize("flags, missing", [
+    ("fpu sse2 avx avx2 fma", "avx512bw, avx512vl, avx512dq"),  # AMD Zen 3, most laptops
+    ("avx2 avx512f avx512dq", "avx512bw, avx512vl"),
+])
+def test_bfloat16_on_a_cpu_without_avx512_is_refused_in_one_line_before_anything_is_saved(
+        book, tmp_path, capsys, monkeypatch, flags, missing):
+    monkeypatch.setattr(train.Path, "read_text", lambda self: f"flags\t\t: {flags}\n")
+    monkeypatch.setattr(train.platform, "machine", lambda: "x86_64")
+    assert train.missing_bfloat16(torch.device("cpu")) == f"the CPU lacks {missing} (AVX-512)"
+    line = fails_with_one_line(["--txt_file", str(book), "--summary_path", str(tmp_path / "s"),
+                                "--precision", "bfloat16", *SMALL], capsys)
+    assert f"--precision bfloat16 cannot train an LSTM on this machine: the CPU lacks {missing}" in line
+    assert "use --precision float32" in line and not (tmp_path / "s").exists()
+    args = train.parse_args(["--precision", "auto"])
+    train.choose_precision(args, torch.device("cpu"))  # auto never picks what is refused
+    assert args.precision == "float32"
+
+
 def test_tied_weights_share_one_matrix_and_need_equal_sizes(book, tmp_path, capsys):
-    model = TextGenerationModel(20, lstm_num_hidden=12, embedding_dim=12, tie_weights=True)
+    model = small_model(20, 12, embedding_dim=12, tie_weights=True)
     assert model.output.weight is model.embedding.weight
     assert sum(p.numel() for p in model.parameters()) < sum(
-        p.numel() for p in TextGenerationModel(20, 12, embedding_dim=12).parameters())
+        p.numel() for p in small_model(20, 12, embedding_dim=12).parameters())
     line = fails_with_one_line(["--txt_file", str(book), "--summary_path", str(tmp_path),
                                 "--tie_weights", *SMALL], capsys)
     assert "--embedding_dim equal to --lstm_num_hidden" in line
+
+
+# what a run shows, and when
+
+def rows_of(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_metrics_rows_are_on_disk_as_soon_as_written(book, tmp_path, monkeypatch):
+    """Read metrics.csv during the run, then kill the run without letting it close its files."""
+    batch, seen = TextDataset.batch, []
+
+    def read_then_crash_at_step_13(self, *args):
+        if len(seen) == 12:
+            raise MemoryError("killed")  # not an error train.py knows: no saving, no flushing
+        seen.append([r["step"] for r in rows_of(tmp_path / "metrics.csv")])
+        return batch(self, *args)
+
+    monkeypatch.setattr(TextDataset, "batch", read_then_crash_at_step_13)
+    with pytest.raises(MemoryError):
+        train.main(["--txt_file", str(book), "--summary_path", str(tmp_path), "--train_steps", "50",
+                    *SMALL, "--print_every", "3", "--eval_every", "100"])
+    assert seen[3] == ["3"] and seen[11] == ["3", "6", "9"]  # seen[k]: after k steps
+    assert [r["step"] for r in rows_of(tmp_path / "metrics.csv")] == ["3", "6", "9", "12"]
+
+
+def test_a_run_shows_its_validation_loss_and_samples_early_and_at_the_end(book, tmp_path, capsys):
+    train.main(["--txt_file", str(book), "--summary_path", str(tmp_path), "--train_steps", "9",
+                *SMALL, "--eval_every", "100", "--sample_every", "100", "--first_eval", "3"])
+    out = capsys.readouterr().out
+    assert re.findall(r"^step (\d+) \(\d+ s\): val loss [\d.]+ nats/char", out, re.M) == ["3", "9"]
+    assert re.findall(r"^samples at step (\d+) \(τ = 0.5 multiplies the logits.*T = 1/τ = 2\)\):$", out, re.M) == ["3", "9"]
+    assert out.count("  tau=0.5     ") == 2 and out.rstrip().splitlines()[-1].startswith("done after 9")
+    samples = (tmp_path / "samples.txt").read_text(encoding="utf-8")
+    assert re.findall(r"^step (\d+)$", samples, re.M) == ["3", "9"]
+    assert [r["step"] for r in rows_of(tmp_path / "metrics.csv") if r["val_loss"]] == ["3", "9"]
+
+
+def test_a_short_run_by_the_default_sampling_interval_still_leaves_samples(book, tmp_path):
+    """A run of fewer steps than --sample_every (1000) writes its samples at the end."""
+    train.main(["--txt_file", str(book), "--summary_path", str(tmp_path), "--train_steps", "4",
+                "--lstm_num_hidden", "16", "--embedding_dim", "8", "--batch_size", "4",
+                "--num_threads", "1"])
+    samples = (tmp_path / "samples.txt").read_text(encoding="utf-8")
+    assert samples.startswith("step 4\n") and samples.count("greedy ") == 5
+
+
+@pytest.mark.parametrize("argv, total, unit", [
+    ([], 600, "s"), (["--max_time", "70"], 70, "s"), (["--train_steps", "200"], 200, "step"),
+    (["--train_steps", "200", "--max_time", "70"], None, "step"),  # which stops first is unknown
+])
+def test_the_progress_bar_ends_where_the_run_stops(argv, total, unit):
+    args = train.parse_args(argv)
+    train.apply_budget_defaults(args)
+    with train.progress_bar(args, train.RunState()) as bar:
+        assert (bar.total, bar.unit) == (total, unit)
 
 
 # books as they come

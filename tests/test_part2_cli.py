@@ -106,7 +106,7 @@ def test_export_makes_a_small_checkpoint_that_generates(run, tmp_path, capsys):
         assert torch.equal(small_weights[name], weight.half()), name
     # float16 keeps 11 significant bits: the logits move by about 1e-3 of their size, no more.
     x = torch.tensor([generate.encode(vocab, story()[:200])])
-    torch.testing.assert_close(exported(x)[0], original(x)[0], rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(exported(x), original(x), rtol=1e-2, atol=1e-2)
     generate.main(["--checkpoint", str(tmp_path / "checkpoint.pt"), "--prompt", "The ",
                    "--length", "15", "--num_samples", "3", "--temperature", "0.5"])
     out = capsys.readouterr().out
@@ -170,6 +170,33 @@ def test_generate_help_says_what_it_does(capsys):
         generate.parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert f"{generate.__doc__.splitlines()[0]} options:" in text  # the first line, then the options
+
+
+@pytest.mark.parametrize("script", [train, generate], ids=["train", "generate"])
+def test_help_states_every_options_default(script, capsys):
+    with pytest.raises(SystemExit):
+        script.parse_args(["--help"])
+    options = capsys.readouterr().out.split("options:\n", 1)[1]
+    entries = re.split(r"\n(?=  -)", options.strip("\n"))[1:]  # after -h, one entry per option
+    assert len(entries) >= 10  # generate.py has 10 options, train.py 30
+    for entry in entries:
+        text = " ".join(entry.split())
+        assert "default" in text or "(required)" in text, text
+        assert "default: None" not in text, text
+
+
+def test_temperature_is_said_to_multiply_the_logits_in_help_and_sample_header(run, capsys):
+    with pytest.raises(SystemExit):
+        generate.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "τ MULTIPLIES the logits" in text and "τ = 0.5 here is their T = 2" in text
+    out = generated(capsys, run / "checkpoint.pt", "--prompt", "The ", "--length", "5",
+                    "--temperature", "0.5")
+    assert len(out) == len("The ") + 5 + 1  # stdout holds only the text
+    generate.main(["--checkpoint", str(run / "checkpoint.pt"), "--length", "5", "--temperature", "0.5"])
+    err = capsys.readouterr().err
+    assert err == ("[sampling: τ = 0.5 multiplies the logits, softmax(τ·logits) as the assignment "
+                   "defines it (more random; nanoGPT's temperature T = 1/τ = 2)]\n")
 
 
 def test_generate_options_and_their_defaults():
@@ -238,6 +265,7 @@ def test_resume_without_a_checkpoint_or_with_a_corrupt_one(book, tmp_path, capsy
     (["--temperature", "0"], 2), (["--temperature", "-1"], 2), (["--beam_size", "0"], 2),
     (["--length", "0"], 2), (["--method", "topk"], 2), (["--prompt", "The king ~"], 1),
     (["--prompt", ""], 1), (["--num_samples", "0"], 2), (["--seed", "-1"], 2),
+    (["--device", "cuda:7"], 1), (["--device", "tpu"], 1),
 ])
 def test_generate_rejects_bad_options(run, capsys, argv, code):
     got, line = fails_cleanly(generate.main, "generate.py",

@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from part1 import common  # noqa: E402
-from part2.experiments.plot import read_metrics  # noqa: E402
-from part2.model import TextGenerationModel  # noqa: E402
+from part1 import common
+from part2.experiments.plot import read_metrics
+from part2.model import TextGenerationModel
+from part2.train import missing_bfloat16
 
 COLUMNS = (("val_loss", "state carried"), ("val_loss_window", "fresh, training window"),
            ("val_loss_window_256", "fresh, 256 chars"))
@@ -72,7 +73,7 @@ def seconds_per_step(model, optimizer, x, y, precision, steps):
     start = time.process_time()
     for _ in range(steps):
         with autocast:
-            logits, _ = model(x)
+            logits = model(x)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -90,7 +91,7 @@ def speed(hidden_sizes, batch_size, seq_length, steps, rounds, vocab=65):
     y = x.roll(-1, 1)
     for hidden in hidden_sizes:
         times = {"float32": [], "bfloat16": []}
-        model = TextGenerationModel(vocab, hidden, 2, 64)
+        model = TextGenerationModel(batch_size, seq_length, vocab, hidden, 2, "cpu", embedding_dim=64)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
         for precision in times:  # warm-up: the first steps allocate and pick kernels
             seconds_per_step(model, optimizer, x, y, precision, 3)
@@ -112,6 +113,8 @@ def main(argv=None):
     p.add_argument("--num_threads", type=common.positive_int, default=1)
     args = p.parse_args(argv)
     if args.speed:
+        if missing := missing_bfloat16(torch.device("cpu")):
+            raise ValueError(f"--speed times bfloat16 steps, which PyTorch's LSTM cannot run here: {missing}")
         torch.set_num_threads(args.num_threads)
         print(speed(args.hidden, 64, 30, args.steps, args.rounds), end="")
     elif args.folder:
