@@ -192,6 +192,9 @@ class OutputLock:
         self.path = Path(folder) / ".lock"
 
     def __enter__(self):
+        return self.acquire()
+
+    def acquire(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -206,6 +209,9 @@ class OutputLock:
         return self
 
     def __exit__(self, *exc):
+        self.release()
+
+    def release(self):
         os.close(self.fd)  # releases the lock; the file stays, harmless
 
 

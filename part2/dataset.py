@@ -25,6 +25,8 @@ def read_text(filename, strip_gutenberg=True):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(f"{filename} is not UTF-8 text (bad byte at offset {e.start})") from None
+    if "\x00" in text:  # valid UTF-8, but no book has NUL characters: UTF-16 without its mark
+        raise ValueError(f"{filename} holds NUL characters: not UTF-8 text (UTF-16 without a byte-order mark?)")
     text = text.replace("\r\n", "\n")
     if strip_gutenberg:
         start, end = GUTENBERG_START.search(text), GUTENBERG_END.search(text)

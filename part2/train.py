@@ -11,6 +11,7 @@ they work with is one Run; what a checkpoint saves of its progress (step, clock,
 is one RunState.
 """
 import csv
+import hashlib
 import json
 import math
 import os
@@ -36,7 +37,10 @@ METRICS_FIELDS = ["step", "seconds", "train_loss", "train_accuracy", "val_loss",
 SAMPLE_TEMPERATURES = (0.5, 1.0, 2.0)
 # Options that may change when a run is resumed; all others are taken from the checkpoint.
 RUN_OPTIONS = ("train_steps", "max_time", "summary_path", "device", "print_every", "sample_every",
-               "eval_every", "num_threads", "resume")
+               "eval_every", "num_threads", "overwrite", "resume")
+CHECKPOINT_KEYS = ("model", "optimizer", "run", "rng", "vocab", "options", "metrics_bytes", "samples_bytes")
+DEFAULT_BOOK = "assets/book.txt"  # where assets/download.py puts the book
+RUN_FILES = ("checkpoint.pt", "metrics.csv", "samples.txt")  # what a run writes into --summary_path
 # A run given neither --train_steps nor --max_time stops after this many seconds.
 DEFAULT_MAX_TIME = 600
 # Defaults that follow the budget: (longest --max_time in seconds, defaults). A run by
@@ -78,7 +82,8 @@ def by_budget(option):
 
 
 def add_model_options(p):
-    p.add_argument("--txt_file", default="assets/book.txt", help="the book, a UTF-8 text file")
+    p.add_argument("--txt_file", default=None,
+                   help=f"the book, a UTF-8 text file (default: {DEFAULT_BOOK}; with --resume, the run's own)")
     p.add_argument("--strip_gutenberg", action=common.argparse.BooleanOptionalAction, default=True,
                    help="cut Project Gutenberg's licence header and footer when the markers are there")
     p.add_argument("--seq_length", type=common.positive_int, default=30,
@@ -153,6 +158,8 @@ def add_run_options(p):
     p.add_argument("--first_eval", type=common.non_negative_int, default=None,
                    help="also evaluate, sample, print both and save at this step, to see early "
                         "how the run goes (0: not); " + by_budget("first_eval"))
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a --summary_path that holds an earlier run, deleting its files")
     p.add_argument("--resume", action="store_true",
                    help="continue the run saved in --summary_path; its options are kept except "
                         + ", ".join(f"--{o}" for o in RUN_OPTIONS[:-1]))
@@ -340,6 +347,9 @@ def load_checkpoint(path):
     if not isinstance(ckpt, dict) or "optimizer" not in ckpt:
         raise ValueError(f"--resume: {path} is not a training checkpoint "
                          "(an exported one holds only the weights)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in ckpt]
+    if missing:
+        raise ValueError(f"--resume: {path} is not a complete training checkpoint (no {', '.join(missing)})")
     return ckpt
 
 
@@ -422,6 +432,7 @@ class Run:
     state: RunState
     log: RunLog
     ckpt_path: Path
+    lock: common.OutputLock  # held for the whole run: a second run on the folder is refused
     loss_limit: float  # a loss above this is far worse than uniform guessing: the run has diverged
 
 
@@ -432,7 +443,7 @@ def save_checkpoint(r):
         "model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(),
         "run": asdict(r.state), "step": r.state.step,
         "rng": rng_states(r.data_generator, r.sample_generator),
-        "vocab": r.dataset.chars, "options": vars(r.args),
+        "vocab": r.dataset.chars, "book_sha256": r.dataset.sha256, "options": vars(r.args),
         "metrics_bytes": metrics_bytes, "samples_bytes": samples_bytes,
     }, r.ckpt_path)
 
@@ -471,9 +482,25 @@ def read_book(args, ckpt):
         raise ValueError("assets/book.txt is missing: run `python assets/download.py` first "
                          "(or pass --txt_file with any UTF-8 book)")
     dataset = TextDataset(args.txt_file, args.seq_length, args.strip_gutenberg)
-    if ckpt is not None and ckpt["vocab"] != dataset.chars:
-        raise ValueError(f"{args.txt_file} has a different vocabulary than the checkpoint's book")
+    dataset.sha256 = hashlib.sha256(Path(args.txt_file).read_bytes()).hexdigest()
+    if ckpt is not None and (ckpt["vocab"] != dataset.chars or ckpt.get("book_sha256", dataset.sha256) != dataset.sha256):
+        raise ValueError(f"{args.txt_file} has changed since the checkpoint was saved: resume with the book as it was")
     return dataset
+
+
+def claim_summary(args, summary):
+    """Lock --summary_path for this run; a fresh run refuses a folder that holds an earlier run's
+    files unless --overwrite deletes them (so no --resume can mix two runs)."""
+    lock = common.OutputLock(summary).acquire()
+    earlier = [name for name in RUN_FILES if (summary / name).exists()]
+    if earlier and not args.resume:
+        if not args.overwrite:
+            lock.release()
+            raise ValueError(f"{summary} holds an earlier run ({', '.join(earlier)}): continue it with "
+                             "--resume, replace it with --overwrite, or choose another --summary_path")
+        for name in earlier:
+            (summary / name).unlink()
+    return lock
 
 
 def setup(args):
@@ -481,8 +508,13 @@ def setup(args):
     from the checkpoint in --summary_path. Refuses what cannot run before writing anything."""
     summary = Path(args.summary_path)
     ckpt = load_checkpoint(summary / "checkpoint.pt") if args.resume else None
+    given_book = args.txt_file
     if ckpt is not None:  # the run's own options, except those that may change on resume
         vars(args).update(ckpt["options"], **{k: getattr(args, k) for k in RUN_OPTIONS})
+        if given_book is not None and Path(given_book).resolve() != Path(args.txt_file).resolve():
+            raise ValueError(f"--resume: the run in {summary} trained on {args.txt_file}, not {given_book}")
+    elif given_book is None:
+        args.txt_file = DEFAULT_BOOK
     apply_budget_defaults(args)
     if args.num_threads > 0:
         torch.set_num_threads(args.num_threads)
@@ -505,19 +537,19 @@ def setup(args):
                                   weight_decay=args.weight_decay,
                                   fused=device.type in ("cpu", "cuda"))
 
-    summary.mkdir(parents=True, exist_ok=True)
     if ckpt is None:
-        state, log = RunState(), RunLog(summary)
+        state = RunState()
         if args.unigram_bias:
             model.init_output_bias(dataset.char_counts())
     else:
         state = RunState(**ckpt["run"])
-        log = RunLog(summary, (ckpt["metrics_bytes"], ckpt["samples_bytes"]))
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_states(ckpt["rng"], data_generator, sample_generator)
+    lock = claim_summary(args, summary)  # the first write into --summary_path
+    log = RunLog(summary, None if ckpt is None else (ckpt["metrics_bytes"], ckpt["samples_bytes"]))
     return Run(args, device, dataset, model, optimizer, data_generator, sample_generator, state,
-               log, summary / "checkpoint.pt", loss_limit=2 * math.log(dataset.vocab_size))
+               log, summary / "checkpoint.pt", lock, loss_limit=2 * math.log(dataset.vocab_size))
 
 
 def train_step(r, bfloat16):
@@ -563,7 +595,7 @@ def progress_bar(args, state):
     """A bar that ends where the run stops: in seconds under --max_time alone, in steps under
     --train_steps alone; under both, which comes first is not known, so it counts steps without
     an end. It closes before an error message, so the message stands on its own line."""
-    desc = f"training on {Path(args.txt_file).name}"
+    desc = f"training on {Path(args.txt_file or DEFAULT_BOOK).name}"
     if args.train_steps is None:
         return tqdm(total=args.max_time, initial=state.seconds, unit="s", desc=desc,
                     dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}")
@@ -601,19 +633,22 @@ def train(args):
     started, seconds_before = time.monotonic(), state.seconds
     last_step = args.train_steps if args.train_steps is not None else math.inf
     by_time = args.train_steps is None
-    with common.StopOnInterrupt() as interrupt, progress_bar(args, state) as bar:
-        while state.step < last_step and not interrupt.requested:
-            state.seconds = seconds_before + time.monotonic() - started
-            if args.max_time is not None and state.seconds >= args.max_time:
-                break
-            train_step(r, bfloat16)
-            state.seconds = seconds_before + time.monotonic() - started
-            bar.update(min(state.seconds, bar.total) - bar.n if by_time else 1)
-            if stats := after_step(r):
-                bar.set_postfix({"step": state.step, "loss": f"{stats[0]:.3f}",
-                                 "chars/s": f"{stats[1]:.0f}"})
-    state.seconds = seconds_before + time.monotonic() - started
-    finish(r, interrupt.requested)
+    try:
+        with common.StopOnInterrupt() as interrupt, progress_bar(args, state) as bar:
+            while state.step < last_step and not interrupt.requested:
+                state.seconds = seconds_before + time.monotonic() - started
+                if args.max_time is not None and state.seconds >= args.max_time:
+                    break
+                train_step(r, bfloat16)
+                state.seconds = seconds_before + time.monotonic() - started
+                bar.update(min(state.seconds, bar.total) - bar.n if by_time else 1)
+                if stats := after_step(r):
+                    bar.set_postfix({"step": state.step, "loss": f"{stats[0]:.3f}",
+                                     "chars/s": f"{stats[1]:.0f}"})
+        state.seconds = seconds_before + time.monotonic() - started
+        finish(r, interrupt.requested)
+    finally:
+        r.lock.release()
     return r.model, r.dataset
 
 
