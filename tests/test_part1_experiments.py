@@ -1,5 +1,6 @@
 """The part 1 experiments: gradients over time, the resumable sweep."""
 import csv
+import re
 
 import pytest
 import torch
@@ -196,3 +197,32 @@ def test_a_damaged_saved_state_or_checkpoint_stops_the_script_in_one_line(tmp_pa
     proc = run("part1/grads_over_time.py", "--trained", "--rnn_checkpoint", broken, "--output", tmp_path / "g.csv",
                "--figure", tmp_path / "g.png")
     assert proc.returncode == 1 and proc.stderr.splitlines() == [proc.stderr.strip()] and str(broken) in proc.stderr
+
+
+def test_grads_over_time_writes_the_same_bytes_on_rerun_in_a_fixed_row_order(tmp_path):
+    out, fig = tmp_path / "grads.csv", tmp_path / "grads.png"
+    # Rows of the other kind (trained) first, as an earlier --trained run leaves them.
+    trained = [f"{model},True,{t},{1 / t:.6e}" for model in ("LSTM", "RNN") for t in (2, 1)]
+    out.write_text("\n".join(["model,trained,t,grad_norm", *trained]) + "\n")
+    args = ("part1/grads_over_time.py", "--palindrome_length", 6, "--batch_size", 3, "--num_hidden", 4,
+            "--output", out, "--figure", fig)
+    assert run(*args).returncode == 0
+    first = out.read_bytes()
+    assert run(*args).returncode == 0
+    assert out.read_bytes() == first
+    rows = list(csv.DictReader(open(out)))
+    assert [(r["model"], r["trained"], r["t"]) for r in rows] == (
+        [(m, "False", str(t)) for m in ("RNN", "LSTM", "LSTM b_f=1") for t in range(1, 6)]
+        + [(m, "True", str(t)) for m in ("RNN", "LSTM") for t in (1, 2)])
+    assert all(re.fullmatch(r"\d\.\d{6}e[-+]\d\d", r["grad_norm"]) for r in rows)
+
+
+def test_grads_over_time_measures_in_float64_and_leaves_the_model_alone():
+    from part1.grads_over_time import measure
+
+    torch.manual_seed(0)
+    model = VanillaRNN(30, 10, 16, 10)
+    x, y = PalindromeDataset(31).sample_batch(8, torch.Generator().manual_seed(0))
+    norms = measure(model, x, y)
+    assert norms.dtype == torch.float64 and model.W_hh.dtype == torch.float32
+    assert torch.allclose(norms, hidden_state_grads(model.double(), x, y).norm(dim=2).mean(dim=1), rtol=0, atol=0)
