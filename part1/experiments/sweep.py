@@ -235,6 +235,54 @@ def build_parser():
     return parser
 
 
+def train_with_halvings(config, name, state_path):
+    """train.py's run, logged every LOG_EVERY steps; a run that diverges again with half the learning rate
+    (at most MAX_HALVINGS times). Returns (result, model, halvings)."""
+    start, halvings = time.time(), 0
+
+    def log(point):
+        if point["step"] % LOG_EVERY == 0:
+            print(f"  {name}: step {point['step']}, length {point['length']}, window loss {point['loss']:.4f}, "
+                  f"accuracy {point['accuracy']:.4f} ({time.time() - start:.0f} s)", flush=True)
+
+    while True:
+        result, model = train_script.train(config, progress=False, on_window=log, state_path=state_path)
+        if result["stop_reason"] != "diverged" or halvings == MAX_HALVINGS:
+            return result, model, halvings
+        halvings += 1
+        config["learning_rate"] /= 2
+        print(f"  diverged after {result['steps']} steps: again with learning rate {config['learning_rate']:g}")
+
+
+def record(args, run, name, config, result, model, halvings):
+    """A finished run: its weights (also to results/checkpoints/ for a COMMITTED run), its curve, its row."""
+    recipe, model_type, T, seed, check = run
+    train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)
+    if run[:4] in COMMITTED and not check:
+        committed = args.output.parent / "checkpoints"  # beside the CSV: results/checkpoints/
+        committed.mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.checkpoints / f"{name}.pt", committed / f"{name}.pt")
+        summary = {key: value for key, value in result.items() if key != "curve"}
+        (committed / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    key = {"recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, "check": check}
+    append_rows(args.curves, CURVE_COLUMNS, [{**key, **point} for point in result["curve"]])
+    last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}
+    append_rows(args.output, COLUMNS, [{
+        **key, "solved": result["eval_accuracy"] >= rules.SOLVED, "eval_accuracy": f"{result['eval_accuracy']:.4f}",
+        "eval_loss": f"{result['eval_loss']:.4f}", "steps": result["steps"], "scored_step": result["scored_step"],
+        "steps_at_final_length": result["steps_at_final_length"], "final_length": result["final_length"],
+        "stop_reason": result["stop_reason"], "train_steps": config["train_steps"],
+        "min_steps": config["min_steps"], "patience": config["patience"], "train_loss": f"{last['loss']:.4f}",
+        "train_accuracy": f"{last['accuracy']:.4f}", "wall_time": f"{result['wall_time']:.1f}",
+        "input_dim": config["input_dim"], "learning_rate": config["learning_rate"], "lr_halvings": halvings,
+        "forget_bias": config["forget_bias"] if model_type == "LSTM" else "",
+        "chrono": config["chrono"] if model_type == "LSTM" else "",
+        "identity_init": config["identity_init"] if model_type == "RNN" else "",
+        "curriculum": config["curriculum"], "device": result["device"],
+        "machine": f"{common.machine_name(torch.device(result['device']))}, torch {torch.__version__}",
+        "commit": result["commit"]}])
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -263,51 +311,15 @@ def main(argv=None):
         reported |= skipped
         recipe, model_type, T, seed, check = todo[0]
         config = run_config(args, recipe, model_type, T, seed, check)
-        start, halvings = time.time(), 0
+        start = time.time()
         name = f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
-
-        def log(point, name=name, start=start):
-            if point["step"] % LOG_EVERY == 0:
-                print(f"  {name}: step {point['step']}, length {point['length']}, window loss {point['loss']:.4f}, "
-                      f"accuracy {point['accuracy']:.4f} ({time.time() - start:.0f} s)", flush=True)
-
-        while True:
-            result, model = train_script.train(config, progress=False, on_window=log,
-                                               state_path=args.checkpoints / f"{name}.partial.pt")
-            if result["stop_reason"] != "diverged" or halvings == MAX_HALVINGS:
-                break
-            halvings += 1
-            config["learning_rate"] /= 2
-            print(f"  diverged after {result['steps']} steps: again with learning rate {config['learning_rate']:g}")
+        result, model, halvings = train_with_halvings(config, name, args.checkpoints / f"{name}.partial.pt")
         if result["stop_reason"] == "interrupted":
             print(f"interrupted after {result['steps']} steps: not recorded; its state is saved in "
                   f"{args.checkpoints / (name + '.partial.pt')}, and the next sweep continues it")
             return
         k += 1
-        last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}
-        train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)
-        if (recipe, model_type, T, seed) in COMMITTED and not check:
-            committed = args.output.parent / "checkpoints"  # beside the CSV: results/checkpoints/
-            committed.mkdir(parents=True, exist_ok=True)
-            shutil.copy(args.checkpoints / f"{name}.pt", committed / f"{name}.pt")
-            summary = {key: value for key, value in result.items() if key != "curve"}
-            (committed / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
-        key = {"recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, "check": check}
-        append_rows(args.curves, CURVE_COLUMNS, [{**key, **point} for point in result["curve"]])
-        append_rows(args.output, COLUMNS, [{
-            **key, "solved": result["eval_accuracy"] >= rules.SOLVED, "eval_accuracy": f"{result['eval_accuracy']:.4f}",
-            "eval_loss": f"{result['eval_loss']:.4f}", "steps": result["steps"],
-            "scored_step": result["scored_step"], "steps_at_final_length": result["steps_at_final_length"], "final_length": result["final_length"],
-            "stop_reason": result["stop_reason"], "train_steps": config["train_steps"],
-            "min_steps": config["min_steps"], "patience": config["patience"], "train_loss": f"{last['loss']:.4f}",
-            "train_accuracy": f"{last['accuracy']:.4f}", "wall_time": f"{result['wall_time']:.1f}",
-            "input_dim": config["input_dim"], "learning_rate": config["learning_rate"], "lr_halvings": halvings,
-            "forget_bias": config["forget_bias"] if model_type == "LSTM" else "",
-            "chrono": config["chrono"] if model_type == "LSTM" else "",
-            "identity_init": config["identity_init"] if model_type == "RNN" else "",
-            "curriculum": config["curriculum"], "device": result["device"],
-            "machine": f"{common.machine_name(torch.device(result['device']))}, torch {torch.__version__}",
-            "commit": result["commit"]}])
+        record(args, todo[0], name, config, result, model, halvings)
         scored = f", scored at step {result['scored_step']}" if result["scored_step"] != result["steps"] else ""
         print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps{scored} "
               f"({result['stop_reason']}, final length {result['final_length']}, {time.time() - start:.0f} s)",
