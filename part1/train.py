@@ -17,7 +17,8 @@ scored with those weights when they beat its last ones: a run that learned the t
 (long palindromes can make training collapse) counts as having learned it, whatever step it stopped at.
 The model is then scored on a held-out set of --eval_size palindromes drawn from their own seed.
 Ctrl-C stops training early (after the current step) and still evaluates and writes every output;
-train() can also save such a run's whole state and continue it later, step for step (the sweep does).
+train() can also save such a run's whole state and continue it later, step for step (the sweep does),
+under the same code, PyTorch and machine only (RunState.restore refuses a state saved under others).
 """
 import argparse
 import hashlib
