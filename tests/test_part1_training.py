@@ -322,3 +322,38 @@ def test_the_progress_bar_counts_steps_without_a_total_the_run_may_never_reach()
                       "--eval_size", "100", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert "step" in proc.stderr and "/300" not in proc.stderr and "%|" not in proc.stderr
+
+
+def test_the_stopping_rules_verdict_on_a_window():
+    rules = train_script.StoppingRules(config(input_length=19, train_steps=1000, min_steps=500, patience=200,
+                                              curriculum=True))
+    assert rules.first_length() == train_script.CURRICULUM_START == 10
+    assert train_script.StoppingRules(config(input_length=19)).first_length() == 20
+
+    def window(length, loss, accuracy, step=100, **counters):
+        state = train_script.RunState.fresh(length, "cpu")
+        state.step, state.curve = step, [{"step": step, "length": length, "loss": loss, "accuracy": accuracy}]
+        for name, value in counters.items():
+            setattr(state, name, value)
+        return rules.judge(state)
+
+    Verdict = train_script.Verdict
+    assert window(10, math.nan, 1.0) == Verdict("diverged")
+    assert window(10, 0.01, 0.99) == Verdict(grow=True)  # before T: the curriculum grows, nothing else counts
+    assert window(10, 0.01, 0.98, step=1000) == Verdict("budget")
+    assert window(20, 0.01, 0.99) == Verdict(candidate=True)
+    assert window(20, 0.0, 1.0, solved_windows=train_script.SOLVED_WINDOWS) == Verdict("solved", candidate=True)
+    # A plateau needs min_steps at the length, a loss that left chance, and patience spent since its best.
+    stuck = {"best_loss": 1.0, "best_step": 300}
+    assert window(20, 1.0, 0.5, step=500, **stuck) == Verdict("plateau")
+    assert window(20, 1.0, 0.5, step=499, **stuck) == Verdict()
+    assert window(20, 1.0, 0.5, step=600, best_loss=train_script.LEFT_CHANCE, best_step=300) == Verdict()
+    assert window(20, 1.0, 0.5, step=600, best_loss=1.0, best_step=401) == Verdict()
+    # The budget ends mid-window too: its partial window is still checked for divergence.
+    state = train_script.RunState.fresh(20, "cpu")
+    state.step, state.loss_sum = 1050, torch.tensor(50 * 2 * train_script.EXPLODED_LOSS)
+    assert rules.at_budget(state) == "diverged"
+    state.loss_sum.fill_(50.0)
+    assert rules.at_budget(state) == "budget"
+    state.step = 999
+    assert rules.at_budget(state) is None
