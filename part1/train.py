@@ -357,7 +357,7 @@ def train(config, progress=True, on_window=None, state_path=None):
     val_x, val_y = (t.to(device) for t in PalindromeDataset(T).evaluation_set(VALIDATION_SIZE, config["eval_seed"] + 1))
     train_data, stop_reason, start = PalindromeDataset(state.length), None, time.time()
     # No total: a run stops when its rules say so, most runs long before their budget.
-    bar = tqdm(desc=f"{config['model_type']} T={T}", unit="step", initial=state.step, disable=not progress,
+    bar = tqdm(desc=f"{config['model_type']} T={T}", unit=" steps", initial=state.step, disable=not progress,
                dynamic_ncols=True)
     with common.StopOnInterrupt() as interrupt:
         while stop_reason is None:
