@@ -6,11 +6,13 @@
 
 Feeds a batch of palindromes of length 100 (99 input digits) to a VanillaRNN and an LSTM, computes
 the loss of the last prediction, and keeps the gradient dL/dh^(t) of every hidden state: the
-message passed back between time steps. Writes the mean over the batch of ||dL/dh^(t)|| to
+message passed back between time steps. Writes the mean over the batch of ||dL/dh^(t)|| (computed in
+float64, written to 7 digits, the rows in a fixed order: a rerun rewrites the same bytes) to
 part1/results/grads_over_time.csv (rows of the other kind, trained or untrained, are kept) and
 plots every row of it on a log scale to report/figures/grads_over_time.png.
 """
 import argparse
+import copy
 import csv
 from pathlib import Path
 
@@ -27,6 +29,7 @@ CHECKPOINTS = ROOT / "part1" / "results" / "checkpoints"
 COLUMNS = ["model", "trained", "t", "grad_norm"]
 # The tuned recipe's models at initialisation (part1/experiments/sweep.py): identity W_hh, chrono b_f.
 TUNED_INIT = {"RNN": "RNN W_hh=I", "LSTM": "LSTM chrono"}
+MODELS = ("RNN", "LSTM", "LSTM b_f=1", *TUNED_INIT.values())  # the order of the rows in the CSV
 
 
 def hidden_state_grads(model, x, y):
@@ -43,8 +46,9 @@ def hidden_state_grads(model, x, y):
 
 
 def measure(model, x, y):
-    """Mean over the batch of ||dL/dh^(t)||, for t = 1 .. T-1."""
-    return hidden_state_grads(model, x, y).norm(dim=2).mean(dim=1)
+    """Mean over the batch of ||dL/dh^(t)||, for t = 1 .. T-1, in float64: the 7 digits written are then the
+    same on every CPU (float32 products round differently from one CPU to another)."""
+    return hidden_state_grads(copy.deepcopy(model).double(), x, y).norm(dim=2).mean(dim=1)
 
 
 def plot(rows, figure):
@@ -78,9 +82,9 @@ def plot(rows, figure):
     plt.close(fig)
 
 
-def main(argv=None):
+def build_parser():
     parser = common.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--palindrome_length", type=int, default=100, help="T (the models read T - 1 digits)")
     parser.add_argument("--batch_size", type=int, default=256, help="palindromes to average over")
     parser.add_argument("--num_hidden", type=int, default=128, help="hidden units of the untrained models")
@@ -90,10 +94,12 @@ def main(argv=None):
     parser.add_argument("--lstm_checkpoint", type=Path, default=CHECKPOINTS / "tuned_LSTM_T100_seed0.pt")
     parser.add_argument("--output", type=Path, default=ROOT / "part1" / "results" / "grads_over_time.csv")
     parser.add_argument("--figure", type=Path, default=ROOT / "report" / "figures" / "grads_over_time.png")
-    args = parser.parse_args(argv)
-    if args.palindrome_length < 2 or args.batch_size < 1 or args.num_hidden < 1:
-        parser.error("--palindrome_length must be at least 2, --batch_size and --num_hidden at least 1")
+    return parser
 
+
+def load_models(args):
+    """{name: model}: the trained checkpoints, or fresh models of one seed (the LSTM also with a forget-gate
+    bias of 1, and both with the tuned recipe's initialisation)."""
     models = {}
     if args.trained:
         for name, checkpoint in (("RNN", args.rnn_checkpoint), ("LSTM", args.lstm_checkpoint)):
@@ -101,33 +107,51 @@ def main(argv=None):
                 raise ValueError(f"no checkpoint {checkpoint}: train one with python part1/train.py "
                                  f"--model_type {name} --input_length {args.palindrome_length - 1} --checkpoint {checkpoint}")
             models[name] = load_checkpoint(checkpoint)[0]
-    else:
-        # The same seed for every model; the LSTM also with the forget-gate bias of the tuned recipe.
-        # And the trained models' initialisation, so that trained and untrained differ by training alone.
-        for name, model_type, forget_bias, tuned in (("RNN", "RNN", 0.0, False), ("LSTM", "LSTM", 0.0, False),
-                                                     ("LSTM b_f=1", "LSTM", 1.0, False),
-                                                     (TUNED_INIT["RNN"], "RNN", 0.0, True),
-                                                     (TUNED_INIT["LSTM"], "LSTM", 0.0, True)):
-            torch.manual_seed(args.seed)
-            config = {"model_type": model_type, "input_length": args.palindrome_length - 1, "input_dim": 10,
-                      "num_hidden": args.num_hidden, "num_classes": 10, "forget_bias": forget_bias,
-                      "identity_init": tuned, "chrono": tuned}
-            models[name] = build_model(config, "cpu")
+        return models
+    # Also the trained models' initialisation, so that trained and untrained differ by training alone.
+    for name, model_type, forget_bias, tuned in (("RNN", "RNN", 0.0, False), ("LSTM", "LSTM", 0.0, False),
+                                                 ("LSTM b_f=1", "LSTM", 1.0, False),
+                                                 (TUNED_INIT["RNN"], "RNN", 0.0, True),
+                                                 (TUNED_INIT["LSTM"], "LSTM", 0.0, True)):
+        torch.manual_seed(args.seed)
+        config = {"model_type": model_type, "input_length": args.palindrome_length - 1, "input_dim": 10,
+                  "num_hidden": args.num_hidden, "num_classes": 10, "forget_bias": forget_bias,
+                  "identity_init": tuned, "chrono": tuned}
+        models[name] = build_model(config, "cpu")
+    return models
+
+
+def row_order(row):
+    """Untrained before trained, the models in MODELS' order, then by t: a rerun writes the same file."""
+    model = MODELS.index(row["model"]) if row["model"] in MODELS else len(MODELS)
+    return row["trained"] == "True", model, row["model"], int(row["t"])
+
+
+def write_rows(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=row_order))
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.palindrome_length < 2 or args.batch_size < 1 or args.num_hidden < 1:
+        parser.error("--palindrome_length must be at least 2, --batch_size and --num_hidden at least 1")
+    models = load_models(args)
     x, y = PalindromeDataset(args.palindrome_length).sample_batch(
         args.batch_size, torch.Generator().manual_seed(args.seed))
 
     rows = [r for r in common.read_csv(args.output, missing_ok=True) if r["trained"] != str(args.trained)]
     for name, model in models.items():
-        for t, g in enumerate(measure(model, x, y).tolist(), start=1):
-            rows.append({"model": name, "trained": str(args.trained), "t": t, "grad_norm": f"{g:.6e}"})
-        first, last = rows[-len(x[0])]["grad_norm"], rows[-1]["grad_norm"]
-        print(f"{name} ({'trained' if args.trained else 'untrained'}): |dL/dh^(1)| = {float(first):.3e}, "
-              f"|dL/dh^({len(x[0])})| = {float(last):.3e}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.output, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+        norms = measure(model, x, y).tolist()
+        rows += [{"model": name, "trained": str(args.trained), "t": str(t), "grad_norm": f"{g:.6e}"}
+                 for t, g in enumerate(norms, start=1)]
+        print(f"{name} ({'trained' if args.trained else 'untrained'}): |dL/dh^(1)| = {norms[0]:.3e}, "
+              f"|dL/dh^({len(norms)})| = {norms[-1]:.3e}")
+    write_rows(args.output, rows)
     plot(rows, args.figure)
     print(f"wrote {args.output} and {args.figure}")
 

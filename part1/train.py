@@ -17,12 +17,17 @@ scored with those weights when they beat its last ones: a run that learned the t
 (long palindromes can make training collapse) counts as having learned it, whatever step it stopped at.
 The model is then scored on a held-out set of --eval_size palindromes drawn from their own seed.
 Ctrl-C stops training early (after the current step) and still evaluates and writes every output;
-train() can also save such a run's whole state and continue it later, step for step (the sweep does).
+train() can also save such a run's whole state and continue it later, step for step (the sweep does),
+under the same code, PyTorch and machine only (RunState.restore refuses a state saved under others).
 """
 import argparse
+import hashlib
 import math
+import pickle
+import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,6 +39,7 @@ from part1.dataset import PalindromeDataset
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
 
+ROOT = Path(__file__).resolve().parent.parent
 WINDOW = 100  # steps per point of the training curve and per convergence check
 SOLVED_WINDOWS = 5  # this many windows in a row with every training prediction right: solved
 MIN_DELTA = 0.01  # nats: a smaller drop of the window loss does not count as progress
@@ -125,32 +131,67 @@ def save_checkpoint(path, config, model):
     common.save_atomically({"options": config, "model": model.state_dict()}, path)
 
 
-def run_options(config):
-    """The options that define a run (RUN_KEYS): a saved state continues only a run with the same ones."""
-    return {k: config.get(k) for k in RUN_KEYS}
+def first_line(err):
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def load_state(path, config, device):
-    """The saved state of an interrupted run with these options, or None. A random stream saved on
-    one kind of device cannot continue on another, so such a state is not used."""
-    if not path or not Path(path).exists():
-        return None
-    state = torch.load(path, map_location=device, weights_only=False)
-    if state["options"] != run_options(config) or state["device"] != device.type:
-        return None
-    return state
+def read_saved(path, device, what):
+    """torch.load with weights_only=True: tensors, dicts, lists, strings and numbers, never code. A file it
+    cannot read (truncated, foreign, or holding other objects) is a one-line error naming it."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f"{path}: refused: it holds objects other than tensors, numbers, strings, lists and dicts "
+                         f"(loading them could run code), so it is not {what}") from None
+    except Exception as err:  # RuntimeError, OSError, EOFError ...: a truncated or foreign file
+        if isinstance(err, OSError) and err.filename:
+            raise  # missing or not readable: common.run names it in one line
+        raise ValueError(f"{path}: cannot be read as {what} ({first_line(err)})") from None
 
 
 def load_checkpoint(path, device="cpu"):
-    checkpoint = torch.load(path, map_location=device)
-    model = build_model(checkpoint["options"], device)
-    model.load_state_dict(checkpoint["model"])
+    checkpoint = read_saved(path, device, "a checkpoint of part1/train.py")
+    try:
+        model = build_model(checkpoint["options"], device)
+        model.load_state_dict(checkpoint["model"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{path}: not a checkpoint of part1/train.py ({first_line(err)})") from None
     return model, checkpoint["options"]
 
 
 RUN_KEYS = ("model_type", "input_length", "input_dim", "num_classes", "num_hidden", "batch_size", "learning_rate",
             "train_steps", "max_norm", "seed", "min_steps", "patience", "forget_bias", "chrono", "identity_init",
             "curriculum")
+STATE_VERSION = 2  # of the format of a saved state (1: the states saved before it had a number)
+# The files whose arithmetic a run's numbers come from: a saved state continues only with the same.
+CODE = ("part1/train.py", "part1/dataset.py", "part1/vanilla_rnn.py", "part1/lstm.py", "part1/fast/bptt.py")
+
+
+def run_options(config):
+    """The options that define a run (RUN_KEYS): a saved state continues only a run with the same ones."""
+    return {k: config.get(k) for k in RUN_KEYS}
+
+
+def code_commit():
+    """The git commit of this code, with "+changes" when a tracked .py file differs from it ("unknown"
+    outside a git checkout): every result records it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "*.py"], cwd=ROOT, capture_output=True)
+    except OSError:  # no git
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if changed.returncode != 0 else "")
+
+
+def code_fingerprint(device):
+    """A hash of the files in CODE, the PyTorch version and the machine (CPU or GPU model): what decides the
+    rounding of every step. A run continues step for step only where all of them are the same."""
+    digest = hashlib.sha256(f"{torch.__version__}\n{common.machine_name(device)}".encode())
+    for name in CODE:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def next_length(length, T):
@@ -162,87 +203,167 @@ def diverged(loss):
     return not math.isfinite(loss) or loss > EXPLODED_LOSS
 
 
+@dataclass
+class RunState:
+    """What a run carries from one step to the next besides its model, optimizer and random stream: where
+    it is, its curve, and what the stopping rules remember. save() writes it with them, restore() reads
+    them all back, so that an interrupted run continues step for step."""
+
+    length: int  # the palindrome length trained on now
+    loss_sum: torch.Tensor  # the current window's batch losses, summed on the device (no sync per step)
+    correct_sum: torch.Tensor  # and its right predictions
+    step: int = 0
+    length_start: int = 0  # the step at which the current length began
+    curve: list = field(default_factory=list)  # one point per window
+    best_loss: float = math.inf  # the best window loss at this length, more than MIN_DELTA below the one before
+    best_step: int = 0  # the step of that window
+    solved_windows: int = 0  # windows in a row with every training prediction right
+    best_accuracy: float = -1.0  # the best validation accuracy of the weights at length T so far
+    best_weights_step: int | None = None  # the step of those weights
+    best_weights: dict | None = None
+    wall_time: float = 0.0  # training seconds, over every part of a continued run
+
+    @classmethod
+    def fresh(cls, length, device):
+        return cls(length, torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long))
+
+    @property
+    def steps_at_length(self):
+        return self.step - self.length_start
+
+    def count(self, loss, logits, y):
+        """One training step done: add its loss and right predictions to the window."""
+        self.step += 1
+        self.loss_sum += loss.detach()
+        self.correct_sum += (logits.detach().argmax(1) == y).sum()
+
+    def record_window(self, batch_size):
+        """Close a window: its mean loss and accuracy go on the curve and into what the rules remember."""
+        loss = self.loss_sum.item() / WINDOW
+        accuracy = self.correct_sum.item() / (WINDOW * batch_size)
+        self.loss_sum.zero_()
+        self.correct_sum.zero_()
+        self.curve.append({"step": self.step, "length": self.length, "loss": loss, "accuracy": accuracy})
+        self.solved_windows = self.solved_windows + 1 if accuracy == 1.0 else 0
+        if loss < self.best_loss - MIN_DELTA:
+            self.best_loss, self.best_step = loss, self.step
+        return self.curve[-1]
+
+    def partial_window_loss(self):
+        return self.loss_sum.item() / (self.step % WINDOW or WINDOW)
+
+    def grow(self, length):
+        """Curriculum: go on with palindromes of `length`; convergence is judged afresh there."""
+        self.length, self.length_start = length, self.step
+        self.best_loss, self.best_step, self.solved_windows = math.inf, self.step, 0
+
+    def keep_if_best(self, accuracy, model):
+        if accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_weights_step, self.best_weights = accuracy, self.step, clone_state(model)
+
+    def save(self, path, config, device, model, optimizer, generator):
+        common.save_atomically({
+            "version": STATE_VERSION, "code": code_fingerprint(device), "commit": code_commit(),
+            "options": run_options(config), "device": device.type, "run": asdict(self),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state()}, path)
+
+    @classmethod
+    def restore(cls, path, config, device, model, optimizer, generator):
+        """The state saved in `path` by an interrupted run of these options on this kind of device, loaded into
+        model, optimizer and generator; None if there is none (or it is another run's). A state saved by other
+        code, PyTorch or machine is refused: continuing it would not repeat the run step for step."""
+        if not path or not Path(path).exists():
+            return None
+        saved = read_saved(path, device, "a saved run state of part1/train.py")
+        if not isinstance(saved, dict) or not isinstance(saved.get("run", {}), dict):
+            raise ValueError(f"{path}: not a saved run state of part1/train.py")
+        if (saved.get("version"), saved.get("code")) != (STATE_VERSION, code_fingerprint(device)):
+            raise ValueError(f"{path}: saved by other code, PyTorch or machine (commit {saved.get('commit', 'unknown')}, "
+                             f"state version {saved.get('version', 1)}; here {code_commit()}, version {STATE_VERSION}): "
+                             "it would not continue step for step; delete it to start the run afresh")
+        if saved.get("options") != run_options(config) or saved.get("device") != device.type:
+            return None
+        try:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            generator.set_state(saved["generator"].cpu())
+            return cls(**saved["run"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+            raise ValueError(f"{path}: not a saved run state of part1/train.py ({first_line(err)})") from None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    stop: str | None = None  # the run ends: "solved", "plateau", "diverged" or "budget"
+    grow: bool = False  # curriculum: go on at the next length
+    candidate: bool = False  # score these weights on the validation set and keep them if they are the best
+
+
+class StoppingRules:
+    """When a run stops (this file's docstring), grows its curriculum, or has weights worth scoring: the loop
+    asks judge() at the end of every window, and at_budget() after a step that ends none."""
+
+    def __init__(self, config):
+        self.T = config["input_length"] + 1
+        self.curriculum = bool(config.get("curriculum"))
+        self.train_steps, self.min_steps, self.patience = config["train_steps"], config["min_steps"], config["patience"]
+
+    def first_length(self):
+        return min(self.T, CURRICULUM_START) if self.curriculum else self.T
+
+    def judge(self, state):
+        """The verdict on the window the state recorded last."""
+        point = state.curve[-1]
+        at_T = point["length"] == self.T
+        if diverged(point["loss"]):
+            return Verdict(stop="diverged")
+        if not at_T and point["accuracy"] >= CURRICULUM_ACCURACY:
+            return Verdict(grow=True)
+        candidate = at_T and point["accuracy"] >= CANDIDATE_ACCURACY
+        if at_T and state.solved_windows >= SOLVED_WINDOWS:
+            return Verdict("solved", candidate=candidate)
+        if (state.steps_at_length >= self.min_steps and state.best_loss < LEFT_CHANCE
+                and state.step - state.best_step >= self.patience):
+            return Verdict("plateau", candidate=candidate)
+        return Verdict(self.at_budget(state), candidate=candidate)
+
+    def at_budget(self, state):
+        """"budget" once the run has spent its steps at this length ("diverged" if its last, partial window
+        did), else None."""
+        if state.steps_at_length < self.train_steps:
+            return None
+        return "diverged" if diverged(state.partial_window_loss()) else "budget"
+
+
 def train(config, progress=True, on_window=None, state_path=None):
-    """Train one model; returns a dict with the curve, `steps`, `stop_reason` and `eval_accuracy`.
+    """Train one model; returns (a dict with the curve, `steps`, `stop_reason`, `eval_accuracy`, ..., the model).
 
     `on_window`, if given, is called with each point of the curve as it is recorded (a progress log).
-    With `state_path`, an interrupted run saves its whole state there (weights, optimizer, random
-    stream, curve, stopping rule), and a run that finds a state of the same options on the same kind
-    of device continues from it, step for step; a finished run deletes it.
+    With `state_path`, an interrupted run saves its whole state there (RunState), and a run that finds a
+    state of the same options on the same kind of device continues from it, step for step; a finished
+    run deletes it.
     """
     device = common.resolve_device(config["device"])
     if config.get("num_threads"):
         torch.set_num_threads(config["num_threads"])
     torch.manual_seed(config["seed"])
     T = config["input_length"] + 1
-    dataset = PalindromeDataset(T)
-    length = min(T, CURRICULUM_START) if config.get("curriculum") else T
-    train_data = PalindromeDataset(length)
     model = build_model(config, device)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=config["learning_rate"])
     generator = torch.Generator(device=device).manual_seed(config["seed"])
-    eval_x, eval_y = (t.to(device) for t in dataset.evaluation_set(config["eval_size"], config["eval_seed"]))
-    val_x, val_y = (t.to(device) for t in dataset.evaluation_set(VALIDATION_SIZE, config["eval_seed"] + 1))
-
-    def window_end(step, at_length):
-        """Record a window of the curve; returns the stop reason, or None to go on training."""
-        nonlocal length, train_data, best_loss, best_step, solved_windows, length_start, best_weights
-        window_loss = loss_sum.item() / WINDOW
-        window_acc = correct_sum.item() / (WINDOW * config["batch_size"])
-        loss_sum.zero_()
-        correct_sum.zero_()
-        curve.append({"step": step, "length": length, "loss": window_loss, "accuracy": window_acc})
-        if on_window:
-            on_window(curve[-1])
-        bar.set_postfix(T=length, loss=f"{window_loss:.4f}", acc=f"{window_acc:.4f}")
-        if diverged(window_loss):
-            return "diverged"
-        if length < T and window_acc >= CURRICULUM_ACCURACY:
-            # Curriculum: move on to longer palindromes; convergence is judged afresh at each length.
-            length = next_length(length, T)
-            train_data = PalindromeDataset(length)
-            best_loss, best_step, solved_windows, length_start = float("inf"), step, 0, step
-            return None
-        if length == T and window_acc >= CANDIDATE_ACCURACY:
-            val_accuracy = evaluate(model, val_x, val_y)[0]
-            if val_accuracy > best_weights["accuracy"]:
-                best_weights = {"accuracy": val_accuracy, "step": step, "model": clone_state(model)}
-        solved_windows = solved_windows + 1 if window_acc == 1.0 else 0
-        if window_loss < best_loss - MIN_DELTA:
-            best_loss, best_step = window_loss, step
-        if length == T and solved_windows >= SOLVED_WINDOWS:
-            return "solved"
-        if at_length >= config["min_steps"] and best_loss < LEFT_CHANCE and step - best_step >= config["patience"]:
-            return "plateau"
-        return None
-
-    curve, best_loss, best_step, solved_windows = [], float("inf"), 0, 0
-    best_weights = {"accuracy": -1.0, "step": None, "model": None}  # the best validation score at length T
-    loss_sum = torch.zeros((), device=device)
-    correct_sum = torch.zeros((), device=device, dtype=torch.long)
-    stop_reason, step, length_start = None, 0, 0  # length_start: the step at which the current length began
-    time_before = 0.0  # training time of the earlier parts of a continued run
-    saved = load_state(state_path, config, device)
-    if saved:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"])
-        loss_sum.fill_(saved["loss_sum"])
-        correct_sum.fill_(saved["correct_sum"])
-        curve, step, length, length_start = saved["curve"], saved["step"], saved["length"], saved["length_start"]
-        best_loss, best_step, solved_windows = saved["best_loss"], saved["best_step"], saved["solved_windows"]
-        time_before = saved["wall_time"]
-        best_weights = saved.get("best_weights", best_weights)  # states saved before the rule have none
-        train_data = PalindromeDataset(length)
-    start = time.time()
-    bar = tqdm(total=None if config.get("curriculum") else config["train_steps"], desc=f"{config['model_type']} T={T}",
-               disable=not progress, dynamic_ncols=True, initial=step)
+    rules = StoppingRules(config)
+    state = (RunState.restore(state_path, config, device, model, optimizer, generator)
+             or RunState.fresh(rules.first_length(), device))
+    val_x, val_y = (t.to(device) for t in PalindromeDataset(T).evaluation_set(VALIDATION_SIZE, config["eval_seed"] + 1))
+    train_data, stop_reason, start = PalindromeDataset(state.length), None, time.time()
+    # No total: a run stops when its rules say so, most runs long before their budget.
+    bar = tqdm(desc=f"{config['model_type']} T={T}", unit=" steps", initial=state.step, disable=not progress,
+               dynamic_ncols=True)
     with common.StopOnInterrupt() as interrupt:
         while stop_reason is None:
             if interrupt.requested:
                 stop_reason = "interrupted"
                 break
-            step += 1
             x, y = train_data.sample_batch(config["batch_size"], generator=generator, device=device)
             logits = model(x)
             loss = nn.functional.cross_entropy(logits, y)  # Eq. 3, averaged over the batch
@@ -251,47 +372,60 @@ def train(config, progress=True, on_window=None, state_path=None):
             # Exploding gradients (Question 1.1): rescale the whole gradient when its norm exceeds max_norm.
             nn.utils.clip_grad_norm_(model.parameters(), max_norm=config["max_norm"])
             optimizer.step()
-            loss_sum += loss.detach()
-            correct_sum += (logits.detach().argmax(1) == y).sum()
+            state.count(loss, logits, y)
             bar.update()
-            if step % WINDOW == 0:
-                stop_reason = window_end(step, step - length_start)
-            if stop_reason is None and step - length_start >= config["train_steps"]:
-                # A partial last window is still checked for divergence.
-                stop_reason = "diverged" if diverged(loss_sum.item() / (step % WINDOW or WINDOW)) else "budget"
+            if state.step % WINDOW:
+                stop_reason = rules.at_budget(state)
+                continue
+            point = state.record_window(config["batch_size"])
+            if on_window:
+                on_window(point)
+            bar.set_postfix(T=point["length"], loss=f"{point['loss']:.4f}", acc=f"{point['accuracy']:.4f}")
+            verdict = rules.judge(state)
+            if verdict.candidate:
+                state.keep_if_best(evaluate(model, val_x, val_y)[0], model)
+            if verdict.grow:
+                state.grow(next_length(state.length, T))
+                train_data = PalindromeDataset(state.length)
+            stop_reason = verdict.stop
     bar.close()
-    train_time = time_before + time.time() - start
-    if state_path and stop_reason == "interrupted":
-        common.save_atomically({
-            "options": run_options(config), "device": device.type, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "loss_sum": loss_sum.item(),
-            "correct_sum": correct_sum.item(), "curve": curve, "step": step, "length": length,
-            "length_start": length_start, "best_loss": best_loss, "best_step": best_step,
-            "solved_windows": solved_windows, "best_weights": best_weights, "wall_time": train_time}, state_path)
+    state.wall_time += time.time() - start
+    return finish(config, device, state, stop_reason, model, (val_x, val_y), state_path, optimizer, generator), model
+
+
+def finish(config, device, state, stop_reason, model, validation, state_path, optimizer, generator):
+    """Save an interrupted run's state (or delete a finished run's), score the model and return the result.
+
+    A run that stops unsolved is scored with its best weights on the validation set when they beat its last
+    ones; a run that will continue is scored when it ends."""
+    to_continue = bool(state_path) and stop_reason == "interrupted"
+    if to_continue:
+        state.save(state_path, config, device, model, optimizer, generator)
     elif state_path:
         Path(state_path).unlink(missing_ok=True)
-    # A run that will continue is scored when it ends.
-    saved_to_continue = state_path and stop_reason == "interrupted"
-    scored_step = step
-    if stop_reason != "solved" and not saved_to_continue and best_weights["model"] is not None:
-        if evaluate(model, val_x, val_y)[0] < best_weights["accuracy"]:
-            model.load_state_dict(best_weights["model"])
-            scored_step = best_weights["step"]
-    eval_accuracy, eval_loss = (math.nan, math.nan) if saved_to_continue else evaluate(model, eval_x, eval_y)
+    scored_step = state.step
+    if stop_reason != "solved" and not to_continue and state.best_weights is not None:
+        if evaluate(model, *validation)[0] < state.best_accuracy:
+            model.load_state_dict(state.best_weights)
+            scored_step = state.best_weights_step
+    T = config["input_length"] + 1
+    eval_x, eval_y = (t.to(device) for t in PalindromeDataset(T).evaluation_set(config["eval_size"], config["eval_seed"]))
+    eval_accuracy, eval_loss = (math.nan, math.nan) if to_continue else evaluate(model, eval_x, eval_y)
     return {
         "options": config,
         "palindrome_length": T,
         "device": str(device),
-        "steps": step,
+        "steps": state.step,
         "scored_step": scored_step,
-        "steps_at_final_length": step - length_start,
-        "final_length": length,
+        "steps_at_final_length": state.steps_at_length,
+        "final_length": state.length,
         "stop_reason": stop_reason,
-        "wall_time": train_time,
-        "curve": curve,
+        "wall_time": state.wall_time,
+        "curve": state.curve,
         "eval_accuracy": eval_accuracy,
         "eval_loss": eval_loss,
-    }, model
+        "commit": code_commit(),
+    }
 
 
 def main(argv=None):

@@ -1,5 +1,6 @@
 """The part 1 experiments: gradients over time, the resumable sweep."""
 import csv
+import re
 
 import pytest
 import torch
@@ -59,6 +60,9 @@ def test_sweep_appends_one_row_per_run_and_resumes(tmp_path):
     # Which machine and PyTorch ran it: a seed reproduces its run only there.
     assert all(r["machine"].endswith(f", torch {torch.__version__}") and len(r["machine"]) > 14 for r in rows)
     assert (tmp_path / "ckpt" / "onehot_RNN_T4_seed0.pt").exists()
+    from part1.train import code_commit
+
+    assert {r["commit"] for r in rows} == {code_commit()}  # the code each row was made with
     again = run("part1/experiments/sweep.py", *args)
     assert "0 runs to do" in again.stdout
     assert len(list(csv.DictReader(open(tmp_path / "acc.csv")))) == 2
@@ -93,3 +97,133 @@ def test_no_curriculum_run_reaches_its_length_before_the_curriculum_floor():
     for key, step in first_at_T.items():
         assert step >= curriculum_floor(int(key[2])), key
     assert min(step - curriculum_floor(int(k[2])) for k, step in first_at_T.items()) < WINDOW  # the floor is reached
+
+
+def run_row(T, seed, accuracy, check=False, recipe="onehot", model="RNN"):
+    return {"recipe": recipe, "model": model, "palindrome_length": str(T), "seed": str(seed), "check": str(check),
+            "eval_accuracy": f"{accuracy:.4f}", "solved": str(accuracy >= 0.99)}
+
+
+def test_rules_solved_failed_and_the_horizon():
+    from part1.experiments import rules
+
+    assert rules.solved(run_row(5, 0, 0.99)) and not rules.solved(run_row(5, 0, 0.9899))
+    assert rules.failed_seeds([run_row(5, s, a) for s, a in ((2, 0.1), (0, 0.5), (1, 1.0))]) == [0, 2]
+    rows = [run_row(T, s, 1.0) for T in (5, 10) for s in range(3)] + [run_row(10, 3, 0.97)]  # mean 0.9925
+    rows += [run_row(15, s, a) for s, a in enumerate((1.0, 1.0, 0.96))]  # mean 0.9867: not mastered
+    rows += [run_row(20, 0, 1.0), run_row(20, 0, 0.1, check=True)]  # one seed: its main pass is under way
+    table = rules.by_length(rows, "onehot", "RNN")
+    assert sorted(table) == [5, 10, 15, 20] and len(table[10]) == 4  # the check run is not in the table
+    assert rules.horizon(table) == 10
+    assert rules.horizon(table, min_seeds=1) == 20
+    assert rules.horizon({5: [run_row(5, 0, 0.5)] * 3}) is None
+    assert rules.first_past([20, 5, 10, 15], 10) == 15 and rules.first_past([5, 10], 10) is None
+    assert rules.first_past([10, 5], None) == 5
+
+
+def test_rules_stop_climbing_after_two_lengths_where_every_main_seed_failed():
+    from part1.experiments import rules
+
+    table = {5: [run_row(5, s, 1.0) for s in range(3)], 10: [run_row(10, s, 0.1) for s in range(3)],
+             15: [run_row(15, s, 0.2) for s in range(3)]}
+    assert rules.stopped_climbing(table, [5, 10, 15, 20], 20) == (10, 15)
+    assert rules.stopped_climbing(table, [5, 10, 15, 20], 15) is None  # only one failed length below 15
+    table[15] = table[15][:2]  # a seed still to run at T = 15
+    assert rules.stopped_climbing(table, [5, 10, 15, 20], 20) is None
+    table[15].append(run_row(15, 2, 0.995))  # one seed solved it
+    assert rules.stopped_climbing(table, [5, 10, 15, 20], 20) is None
+
+
+def test_rules_convergence_check_verdict():
+    from part1.experiments import rules
+
+    runs = [run_row(15, s, a) for s, a in enumerate((1.0, 0.5, 1.0))]
+    assert rules.check_verdict([run_row(15, s, 1.0) for s in range(3)], []) == ({}, None)  # nothing failed
+    assert rules.check_verdict(runs, []) == ({}, "pending")
+    solved_check = run_row(15, 0, 0.2, check=True)  # the check of a run that solved does not count
+    assert rules.check_verdict(runs, [solved_check]) == ({}, "pending")
+    moved = run_row(15, 1, 0.98, check=True)  # mean (1 + 0.98 + 1) / 3 >= 0.99
+    assert rules.check_verdict(runs, [moved, solved_check]) == ({1: moved}, "moves")
+    assert rules.check_verdict(runs, [run_row(15, 1, 0.9, check=True)])[1] == "stands"
+
+
+def test_the_sweep_and_the_tables_use_the_same_rules():
+    from part1.experiments import plot, rules, sweep
+
+    defaults = sweep.build_parser().parse_args([])
+    assert tuple(defaults.seeds) == rules.MAIN_SEEDS and tuple(defaults.near_seeds) == rules.NEAR_SEEDS
+    assert plot.MAIN_SEEDS == len(rules.MAIN_SEEDS) and plot.FIVE_SEEDS == ("0", "1", "2", "3", "4")
+    # The tables' horizon and next length are where the sweep puts its near seeds and its checks.
+    lengths = sweep.RECIPES["onehot"]["RNN"]["lengths"]
+    rows = [run_row(T, s, 1.0) for T in lengths[:3] for s in range(3)]
+    rows += [run_row(T, s, a) for T in lengths[3:5] for s, a in enumerate((0.1, 1.0, 0.2))]
+    rows += [run_row(T, s, 0.1) for T in lengths[5:] for s in range(3)]
+    todo, _ = sweep.plan(rows, sweep.build_parser().parse_args(["--recipes", "onehot", "--models", "RNN"]))
+    table = plot.sweep_table(rows)
+    [horizon] = plot.horizon_rows(table, plot.check_table(rows))
+    assert (horizon["horizon"], horizon["next"]) == (lengths[2], lengths[3])
+    assert sorted(todo) == sorted([("onehot", "RNN", T, s, False) for T in lengths[2:4] for s in (3, 4)]
+                                  + [("onehot", "RNN", lengths[3], s, True) for s in (0, 2)])
+    assert horizon["check"]["verdict"] == "pending" and horizon["check"]["solved"] == "--"
+
+
+def test_sweep_rows_gain_a_commit_column_and_old_files_keep_their_rows(tmp_path):
+    from part1 import common
+    from part1.experiments import sweep
+
+    path = tmp_path / "runs.csv"
+    old_columns = [c for c in sweep.COLUMNS if c != "commit"]
+    sweep.append_rows(path, old_columns, [{c: f"old {c}" for c in old_columns}])
+    sweep.append_rows(path, sweep.COLUMNS, [{c: f"new {c}" for c in sweep.COLUMNS}])
+    old, new = common.read_csv(path)
+    assert list(old) == sweep.COLUMNS
+    assert old == {c: "not recorded" if c == "commit" else f"old {c}" for c in sweep.COLUMNS}
+    assert new == {c: f"new {c}" for c in sweep.COLUMNS}
+    with pytest.raises(ValueError, match=r"runs.csv: columns \['commit'\] are not"):
+        sweep.append_rows(path, old_columns, [{c: "x" for c in old_columns}])  # a file of a newer sweep
+
+
+def test_a_damaged_saved_state_or_checkpoint_stops_the_script_in_one_line(tmp_path):
+    partial = tmp_path / "ckpt" / "onehot_RNN_T3_seed0.partial.pt"
+    partial.parent.mkdir()
+    partial.write_bytes(b"PK\x03\x04 half a file")
+    proc = run("part1/experiments/sweep.py", "--recipes", "onehot", "--models", "RNN", "--lengths", 3, "--seeds", 0,
+               "--passes", "main", "--train_steps", 100, "--eval_size", 100, "--output", tmp_path / "acc.csv",
+               "--curves", tmp_path / "c.csv", "--checkpoints", tmp_path / "ckpt")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.strip()] and str(partial) in proc.stderr
+    assert not (tmp_path / "acc.csv").exists()
+    broken = tmp_path / "rnn.pt"
+    broken.write_bytes(b"not a checkpoint")
+    proc = run("part1/grads_over_time.py", "--trained", "--rnn_checkpoint", broken, "--output", tmp_path / "g.csv",
+               "--figure", tmp_path / "g.png")
+    assert proc.returncode == 1 and proc.stderr.splitlines() == [proc.stderr.strip()] and str(broken) in proc.stderr
+
+
+def test_grads_over_time_writes_the_same_bytes_on_rerun_in_a_fixed_row_order(tmp_path):
+    out, fig = tmp_path / "grads.csv", tmp_path / "grads.png"
+    # Rows of the other kind (trained) first, as an earlier --trained run leaves them.
+    trained = [f"{model},True,{t},{1 / t:.6e}" for model in ("LSTM", "RNN") for t in (2, 1)]
+    out.write_text("\n".join(["model,trained,t,grad_norm", *trained]) + "\n")
+    args = ("part1/grads_over_time.py", "--palindrome_length", 6, "--batch_size", 3, "--num_hidden", 4,
+            "--output", out, "--figure", fig)
+    assert run(*args).returncode == 0
+    first = out.read_bytes()
+    assert run(*args).returncode == 0
+    assert out.read_bytes() == first
+    rows = list(csv.DictReader(open(out)))
+    assert [(r["model"], r["trained"], r["t"]) for r in rows] == (
+        [(m, "False", str(t)) for m in ("RNN", "LSTM", "LSTM b_f=1") for t in range(1, 6)]
+        + [(m, "True", str(t)) for m in ("RNN", "LSTM") for t in (1, 2)])
+    assert all(re.fullmatch(r"\d\.\d{6}e[-+]\d\d", r["grad_norm"]) for r in rows)
+
+
+def test_grads_over_time_measures_in_float64_and_leaves_the_model_alone():
+    from part1.grads_over_time import measure
+
+    torch.manual_seed(0)
+    model = VanillaRNN(30, 10, 16, 10)
+    x, y = PalindromeDataset(31).sample_batch(8, torch.Generator().manual_seed(0))
+    norms = measure(model, x, y)
+    assert norms.dtype == torch.float64 and model.W_hh.dtype == torch.float32
+    assert torch.allclose(norms, hidden_state_grads(model.double(), x, y).norm(dim=2).mean(dim=1), rtol=0, atol=0)

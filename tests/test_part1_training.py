@@ -73,7 +73,10 @@ def test_an_interrupted_run_saves_its_state_and_continues_step_for_step(tmp_path
         first, _ = train_script.train(options, progress=False, state_path=state)
     assert first["stop_reason"] == "interrupted" and first["steps"] % 100 and state.exists()
     assert math.isnan(first["eval_accuracy"])  # scored when it ends, not now
-    assert train_script.load_state(state, {**options, "seed": 1}, torch.device("cpu")) is None  # another run's
+    other = {**options, "seed": 1}  # another run's state is not used
+    model = train_script.build_model(other, "cpu")
+    optimizer, generator = torch.optim.RMSprop(model.parameters()), torch.Generator()
+    assert train_script.RunState.restore(state, other, torch.device("cpu"), model, optimizer, generator) is None
     rest, rest_model = train_script.train(options, progress=False, state_path=state)
     assert not state.exists()
     assert rest["curve"] == whole["curve"]
@@ -217,3 +220,140 @@ def test_probe_reads_a_linearly_stored_digit_and_not_noise():
     features[:, 0, :, :10] += 6 * torch.nn.functional.one_hot(digits, 10)
     accuracy = probe_accuracy(features[0], digits[0], features[1], digits[1])
     assert accuracy[0] > 0.95 and accuracy[1] < 0.3
+
+
+def saved_state(path, options, **changes):
+    """A state as an interrupted run saves it, with `changes` to its saved dict."""
+    device = torch.device("cpu")
+    model = train_script.build_model(options, device)
+    optimizer = torch.optim.RMSprop(model.parameters())
+    train_script.RunState.fresh(5, device).save(path, options, device, model, optimizer, torch.Generator())
+    if changes:
+        torch.save({**torch.load(path, weights_only=True), **changes}, path)
+    return path
+
+
+class RunsCode:
+    """Unpickled without weights_only, this creates the file `marker`: a file that runs code when loaded."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_state_that_would_run_code_or_is_truncated_is_refused_in_one_line(tmp_path):
+    options = config(train_steps=200)
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.partial.pt"
+    torch.save({"options": train_script.run_options(options), "run": RunsCode(marker)}, evil)
+    torch.load(evil, weights_only=False)  # the threat is real: loading it the old way runs its code
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(ValueError, match=r"evil.partial.pt: refused: it holds objects other than") as err:
+        train_script.train(options, progress=False, state_path=evil)
+    assert not marker.exists() and len(str(err.value).splitlines()) == 1
+    truncated = saved_state(tmp_path / "cut.partial.pt", options)
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"cut.partial.pt: cannot be read as a saved run state") as err:
+        train_script.train(options, progress=False, state_path=truncated)
+    assert len(str(err.value).splitlines()) == 1
+    foreign = tmp_path / "list.partial.pt"
+    torch.save([1, 2, 3], foreign)
+    with pytest.raises(ValueError, match=r"list.partial.pt: not a saved run state"):
+        train_script.train(options, progress=False, state_path=foreign)
+
+
+@pytest.mark.parametrize("changes", [{"code": "0123456789abcdef"}, {"version": train_script.STATE_VERSION + 1}],
+                         ids=["other code", "other version"])
+def test_a_state_saved_by_other_code_is_not_continued(tmp_path, changes):
+    options = config(train_steps=200)
+    path = saved_state(tmp_path / "run.partial.pt", options, **changes)
+    with pytest.raises(ValueError, match=r"run.partial.pt: saved by other code, PyTorch or machine .* delete it"):
+        train_script.train(options, progress=False, state_path=path)
+    assert path.exists()  # left for the user to delete
+    # Unchanged, the same state continues (from step 0 here) and is deleted when the run ends.
+    result, _ = train_script.train(options, progress=False, state_path=saved_state(path, options))
+    assert result["steps"] == 200 and not path.exists()
+
+
+def test_a_state_saved_before_states_had_a_version_is_refused(tmp_path):
+    options = config(train_steps=200)
+    path = saved_state(tmp_path / "old.partial.pt", options)
+    old = torch.load(path, weights_only=True)
+    torch.save({k: v for k, v in old.items() if k not in ("version", "code", "commit")}, path)
+    with pytest.raises(ValueError, match=r"commit unknown, state version 1; here .*, version 2"):
+        train_script.train(options, progress=False, state_path=path)
+
+
+def test_a_foreign_or_damaged_checkpoint_is_one_line_naming_the_file(tmp_path):
+    model = train_script.build_model(config(), "cpu")
+    good = tmp_path / "good.pt"
+    train_script.save_checkpoint(good, config(), model)
+    assert torch.equal(train_script.load_checkpoint(good)[0].W_ph, model.W_ph)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:100])
+    other = tmp_path / "other.pt"
+    torch.save({"options": {**config(), "num_hidden": 9}, "model": model.state_dict()}, other)
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"options": config(), "model": RunsCode(marker)}, evil)
+    for path, message in ((cut, "cannot be read"), (other, "not a checkpoint of part1/train.py"), (evil, "refused")):
+        with pytest.raises(ValueError, match=f"{path.name}: {message}") as err:
+            train_script.load_checkpoint(path)
+        assert len(str(err.value).splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_every_result_records_its_commit(tmp_path, monkeypatch):
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    result, _ = train_script.train(config(train_steps=1), progress=False)
+    if head.returncode == 0:
+        assert result["commit"] in (head.stdout.strip(), head.stdout.strip() + "+changes")
+    monkeypatch.setattr(train_script, "ROOT", tmp_path)  # not a git checkout
+    assert train_script.code_commit() == "unknown"
+
+
+def test_the_progress_bar_counts_steps_without_a_total_the_run_may_never_reach():
+    from tests.scripts import run_script
+
+    proc = run_script("part1/train.py", "--input_length", "2", "--train_steps", "300", "--num_hidden", "8",
+                      "--eval_size", "100", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "step" in proc.stderr and "/300" not in proc.stderr and "%|" not in proc.stderr
+
+
+def test_the_stopping_rules_verdict_on_a_window():
+    rules = train_script.StoppingRules(config(input_length=19, train_steps=1000, min_steps=500, patience=200,
+                                              curriculum=True))
+    assert rules.first_length() == train_script.CURRICULUM_START == 10
+    assert train_script.StoppingRules(config(input_length=19)).first_length() == 20
+
+    def window(length, loss, accuracy, step=100, **counters):
+        state = train_script.RunState.fresh(length, "cpu")
+        state.step, state.curve = step, [{"step": step, "length": length, "loss": loss, "accuracy": accuracy}]
+        for name, value in counters.items():
+            setattr(state, name, value)
+        return rules.judge(state)
+
+    Verdict = train_script.Verdict
+    assert window(10, math.nan, 1.0) == Verdict("diverged")
+    assert window(10, 0.01, 0.99) == Verdict(grow=True)  # before T: the curriculum grows, nothing else counts
+    assert window(10, 0.01, 0.98, step=1000) == Verdict("budget")
+    assert window(20, 0.01, 0.99) == Verdict(candidate=True)
+    assert window(20, 0.0, 1.0, solved_windows=train_script.SOLVED_WINDOWS) == Verdict("solved", candidate=True)
+    # A plateau needs min_steps at the length, a loss that left chance, and patience spent since its best.
+    stuck = {"best_loss": 1.0, "best_step": 300}
+    assert window(20, 1.0, 0.5, step=500, **stuck) == Verdict("plateau")
+    assert window(20, 1.0, 0.5, step=499, **stuck) == Verdict()
+    assert window(20, 1.0, 0.5, step=600, best_loss=train_script.LEFT_CHANCE, best_step=300) == Verdict()
+    assert window(20, 1.0, 0.5, step=600, best_loss=1.0, best_step=401) == Verdict()
+    # The budget ends mid-window too: its partial window is still checked for divergence.
+    state = train_script.RunState.fresh(20, "cpu")
+    state.step, state.loss_sum = 1050, torch.tensor(50 * 2 * train_script.EXPLODED_LOSS)
+    assert rules.at_budget(state) == "diverged"
+    state.loss_sum.fill_(50.0)
+    assert rules.at_budget(state) == "budget"
+    state.step = 999
+    assert rules.at_budget(state) is None

@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from part1 import common, grads_over_time  # noqa: E402
 from part1 import train as train_script  # noqa: E402
-from part1.experiments import sweep  # noqa: E402
+from part1.experiments import rules, sweep  # noqa: E402
+from part1.experiments.rules import SOLVED  # noqa: E402
 from report.figure_text import save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +30,8 @@ RESULTS = ROOT / "part1" / "results"
 FIGURES = ROOT / "report" / "figures"
 GENERATED = ROOT / "report" / "generated"
 MODELS = ("RNN", "LSTM")
-SOLVED = sweep.SOLVED  # a run solves its length when its held-out accuracy reaches this
-MAIN_SEEDS = len(sweep.build_parser().parse_args([]).seeds)  # a length with fewer runs is still under way
-FIVE_SEEDS = ("0", "1", "2", "3", "4")  # the main pass and the near seeds
+MAIN_SEEDS = len(rules.MAIN_SEEDS)  # a length with fewer runs is still under way
+FIVE_SEEDS = tuple(str(seed) for seed in rules.MAIN_SEEDS + rules.NEAR_SEEDS)  # the main pass and the near seeds
 RECIPE_COLORS = {"onehot": "tab:blue", "raw": "tab:gray", "tuned": "tab:red", "curriculum": "tab:green",
                  "forget_bias": "tab:purple", "chrono": "tab:orange"}
 # Text of at least 8 pt in print: the figures are drawn at the size they are printed (the report's
@@ -55,7 +55,7 @@ def accuracies(by_length):
 
 
 def solved_count(runs):
-    return f"{sum(r['solved'] == 'True' for r in runs)}/{len(runs)}"
+    return f"{sum(map(rules.solved, runs))}/{len(runs)}"
 
 
 def log_length_axis(ax, longest):
@@ -155,37 +155,29 @@ def plot_seed_curves(curves, panels, path, seeds, height=3.6):
 
 def horizon_rows(table, checks):
     """Per recipe and model: horizon, seeds solved there, the next swept length and its seeds solved,
-    and the convergence check there: the failed runs again with twice the budget. The horizon moves
-    when the mean accuracy at that length, with each check run in place of the run it repeats, reaches
-    SOLVED; the verdict is "pending" until every failed run has its check."""
+    and the convergence check there (rules.check_verdict): the failed runs again with twice the budget."""
     out = []
     for recipe, spec in sweep.RECIPES.items():
         for model in MODELS:
             by_length = table.get((recipe, model))
             if not by_length:
                 continue
-            h = sweep.horizon(accuracies(by_length), MAIN_SEEDS)
-            following = [T for T in spec[model]["lengths"] if h is None or T > h][:1]
-            past = [T for T in following if T in by_length]
+            h = rules.horizon(by_length)
+            following = rules.first_past(spec[model]["lengths"], h)
+            past = following if following in by_length else None
             # A lower bound while the next length has fewer seeds than the main pass: it may still be reached.
-            bound = h is not None and bool(following) and len(by_length.get(following[0], [])) < MAIN_SEEDS
+            bound = h is not None and following is not None and len(by_length.get(following, [])) < MAIN_SEEDS
             row = {"recipe": recipe, "model": model, "horizon": h, "bound": bound,
-                   "at_horizon": solved_count(by_length[h]) if h else "",
-                   "next": following[0] if following else None, "past": past[0] if past else None,
-                   "at_past": solved_count(by_length[past[0]]) if past else "not run" if following else "",
+                   "at_horizon": solved_count(by_length[h]) if h else "", "next": following, "past": past,
+                   "at_past": solved_count(by_length[past]) if past else "not run" if following else "",
                    "check": None}
             if past:
-                runs = by_length[past[0]]
-                failed = failed_seeds(runs)
-                redone = {r["seed"]: r for r in checks.get((recipe, model, past[0]), []) if r["seed"] in failed}
-                if failed and not redone:
-                    row["check"] = {"solved": "--", "verdict": "pending"}
-                elif redone:
-                    after = [float((redone.get(r["seed"]) or r)["eval_accuracy"]) for r in runs]
-                    row["check"] = {"solved": solved_count(list(redone.values())) + (
-                        f" of {len(failed)}" if len(redone) < len(failed) else ""),
-                        "verdict": "pending" if len(redone) < len(failed)
-                        else "moves" if statistics.mean(after) >= SOLVED else "stands"}
+                redone, verdict = rules.check_verdict(by_length[past], checks.get((recipe, model, past), []))
+                failed = len(rules.failed_seeds(by_length[past]))
+                runs = [redone[seed] for seed in sorted(redone)]
+                solved = solved_count(runs) + (f" of {failed}" if len(runs) < failed else "") if runs else "--"
+                if verdict:
+                    row["check"] = {"verdict": verdict, "solved": solved, "runs": runs, "failed": failed}
             out.append(row)
     return out
 
@@ -283,8 +275,8 @@ def write_macros(rows, table, checks, horizons, path):
         lines.append(cell.format("floor", "curriculum", "", T, thousands(curriculum_floor(T))))
     for (recipe, model, T), runs in sorted(checks.items()):
         # the checks of the runs that failed at the normal budget (a run that solved repeats itself)
-        failed = failed_seeds(table[recipe, model][T])
-        runs = sorted((r for r in runs if r["seed"] in failed), key=lambda r: int(r["seed"]))
+        redone = rules.check_verdict(table[recipe, model][T], runs)[0]
+        runs = [redone[seed] for seed in sorted(redone)]
         if runs:
             lines += [cell.format("checksolved", recipe, model, T, solved_count(runs)),
                       cell.format("checksteps", recipe, model, T, ", ".join(
@@ -337,11 +329,6 @@ def check_table(rows):
         if r["check"] == "True":
             checks[r["recipe"], r["model"], int(r["palindrome_length"])].append(r)
     return checks
-
-
-def failed_seeds(runs):
-    """The seeds of `runs` that did not solve: the runs a convergence check repeats."""
-    return {r["seed"] for r in runs if float(r["eval_accuracy"]) < SOLVED}
 
 
 def sweep_table(rows):
@@ -424,27 +411,24 @@ def sweep_summary(rows, table, checks, horizons):
                 sd = f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else ""
                 reasons = ", ".join(sorted({r["stop_reason"] for r in runs}))
                 finals = ", ".join(sorted({r["final_length"] for r in runs}, key=int))
-                lines.append(f"| {T} | {sum(r['solved'] == 'True' for r in runs)}/{len(runs)} | "
+                lines.append(f"| {T} | {solved_count(runs)} | "
                              f"{statistics.mean(accs):.3f}{sd} | {statistics.median(steps):.0f} ({steps[0]}-{steps[-1]}) | "
                              f"{reasons} | {finals} |")
             if verdict["check"]:
-                T = verdict["past"]
-                failed = failed_seeds(by_length[T])
-                runs = sorted((r for r in checks[recipe, model, T] if r["seed"] in failed), key=lambda r: int(r["seed"]))
+                T, runs, failed = verdict["past"], verdict["check"]["runs"], verdict["check"]["failed"]
                 if not runs:
-                    lines += ["", f"Convergence check at T = {T}: pending, {len(failed)} failed run(s) not checked yet."]
+                    lines += ["", f"Convergence check at T = {T}: pending, {failed} failed run(s) not checked yet."]
                 else:
                     lines += ["", f"Convergence check at T = {T}, the runs that failed there repeated with twice the budget "
                                   f"({runs[0]['train_steps']} steps): " + "; ".join(
                                       f"seed {r['seed']} {r['eval_accuracy']} after {steps_of(r)} steps" for r in runs)
                               + {"moves": ". The horizon moves.", "stands": ". The horizon stands.",
-                                 "pending": f". Pending: {len(failed) - len(runs)} failed run(s) not checked yet."}[
+                                 "pending": f". Pending: {failed - len(runs)} failed run(s) not checked yet."}[
                                   verdict["check"]["verdict"]]]
             lengths = spec[model]["lengths"]
             if h == max(lengths):
                 lines += ["", "No length past the horizon is swept: no convergence check."]
-            bars = sweep.stopped_climbing({T: [float(r["eval_accuracy"]) for r in runs] for T, runs in
-                                           by_length.items()}, lengths, max(lengths) + 1, [0, 1, 2])
+            bars = rules.stopped_climbing(by_length, lengths, max(lengths) + 1)
             if bars:
                 not_run = [T for T in lengths if T > bars[1] and T not in by_length]
                 lines += ["", f"Stopped climbing: every seed failed at T = {bars[0]} and T = {bars[1]}; "

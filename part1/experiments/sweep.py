@@ -35,7 +35,6 @@ import csv
 import fcntl
 import json
 import shutil
-import statistics
 import time
 import zlib
 from pathlib import Path
@@ -44,6 +43,7 @@ import torch
 
 from part1 import common
 from part1 import train as train_script
+from part1.experiments import rules
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "part1" / "results"
@@ -93,13 +93,14 @@ PRIORITY = [("tuned", "LSTM", 200), ("onehot", "LSTM", 20), ("tuned", "RNN", 30)
 COMMITTED = [("tuned", "LSTM", 100, 0), ("tuned", "RNN", 100, 0), ("tuned", "LSTM", 30, 0), ("tuned", "RNN", 30, 0),
              ("onehot", "RNN", 30, 0), ("onehot", "LSTM", 30, 0)]
 TRAIN_STEPS, MIN_STEPS, PATIENCE = 10000, 10000, 2000  # budget per length (the public solutions' 10,000)
-SOLVED = 0.99  # a run solves its length when its held-out accuracy reaches this
 MAX_HALVINGS = 3  # a diverging run is retried with half the learning rate at most this often
 LOG_EVERY = 1000  # steps between the progress lines of a run
 COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "solved", "eval_accuracy", "eval_loss", "steps",
            "scored_step", "steps_at_final_length", "final_length", "stop_reason", "train_steps", "min_steps", "patience",
            "train_loss", "train_accuracy", "wall_time", "input_dim", "learning_rate", "lr_halvings", "forget_bias",
-           "chrono", "identity_init", "curriculum", "device", "machine"]
+           "chrono", "identity_init", "curriculum", "device", "machine", "commit"]
+# The value of a column a row was written without (an older file's rows: see append_rows).
+NOT_RECORDED = "not recorded"
 CURVE_COLUMNS = ["recipe", "model", "palindrome_length", "seed", "check", "step", "length", "loss", "accuracy"]
 
 
@@ -114,49 +115,29 @@ def shard(text):
 
 
 def append_rows(path, columns, rows):
-    """Append under a file lock, so that shards running side by side can share one CSV."""
+    """Append under a file lock, so that shards running side by side can share one CSV. A file written
+    before a column existed is first rewritten with it, its old rows saying NOT_RECORDED there."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", newline="") as f:
+    with open(path, "a+", newline="") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        header = next(csv.reader(f), None)
         writer = csv.DictWriter(f, columns)
-        if f.tell() == 0:
+        if header is None:
             writer.writeheader()
+        elif header != columns:
+            if set(header) - set(columns):
+                raise ValueError(f"{path}: columns {sorted(set(header) - set(columns))} are not the sweep's")
+            f.seek(0)
+            old = list(csv.DictReader(f))
+            f.truncate(0)
+            writer.writeheader()
+            writer.writerows({c: r.get(c, NOT_RECORDED) for c in columns} for r in old)
         writer.writerows(rows)
 
 
 def run_key(row):
     return row["recipe"], row["model"], int(row["palindrome_length"]), int(row["seed"]), row["check"] == "True"
-
-
-def results_by_length(rows, recipe, model):
-    """{T: [solved? per seed]} of the runs at the normal budget (not the convergence check)."""
-    table = {}
-    for r in rows:
-        if (r["recipe"], r["model"], r["check"]) == (recipe, model, "False"):
-            table.setdefault(int(r["palindrome_length"]), []).append(float(r["eval_accuracy"]))
-    return table
-
-
-def failed_seeds(rows, recipe, model, T):
-    """The seeds whose run at the normal budget did not solve length T, in order."""
-    return sorted(int(r["seed"]) for r in rows if (r["recipe"], r["model"], int(r["palindrome_length"]), r["check"])
-                  == (recipe, model, T, "False") and float(r["eval_accuracy"]) < SOLVED)
-
-
-def horizon(by_length, min_seeds=1):
-    """The longest swept T whose mean held-out accuracy over seeds is >= SOLVED (None if there is none);
-    a length with fewer than `min_seeds` runs (its main pass still under way) does not count."""
-    return max((T for T, accs in by_length.items() if len(accs) >= min_seeds and statistics.mean(accs) >= SOLVED),
-               default=None)
-
-
-def stopped_climbing(by_length, lengths, T, seeds):
-    """The two successive lengths below T at which every seed failed, or None: then T is not run."""
-    below = [L for L in lengths if L < T]
-    for a, b in zip(below, below[1:], strict=False):
-        if all(len(by_length.get(L, [])) >= len(seeds) and max(by_length[L]) < SOLVED for L in (a, b)):
-            return a, b
-    return None
 
 
 def main_runs(recipes, models, seeds, lengths):
@@ -181,8 +162,8 @@ def plan(rows, args):
         recipe, model, T = run[:3]
         if run in done:
             continue
-        lengths = sorted(args.lengths or RECIPES[recipe][model]["lengths"])
-        reason = stopped_climbing(results_by_length(rows, recipe, model), lengths, T, args.seeds)
+        lengths = args.lengths or RECIPES[recipe][model]["lengths"]
+        reason = rules.stopped_climbing(rules.by_length(rows, recipe, model), lengths, T, args.seeds)
         if reason:
             skipped.add((recipe, model, T, reason))
             continue
@@ -194,15 +175,15 @@ def plan(rows, args):
         for model in args.models:
             if model not in RECIPES[recipe] or (recipe, model) in pending:
                 continue
-            lengths = sorted(args.lengths or RECIPES[recipe][model]["lengths"])
+            runs = rules.by_length(rows, recipe, model)
             # As in the tables: a length with fewer runs than the main pass (run apart, say) is not a horizon.
-            h = horizon(results_by_length(rows, recipe, model), len(args.seeds))
-            past = [T for T in lengths if h is None or T > h][:1]
+            h = rules.horizon(runs, len(args.seeds))
+            past = rules.first_past(args.lengths or RECIPES[recipe][model]["lengths"], h)
             extra = []
             if "near" in args.passes:
-                extra += [(recipe, model, T, seed, False) for T in ([h] if h else []) + past for seed in args.near_seeds]
-            if "check" in args.passes:
-                extra += [(recipe, model, T, seed, True) for T in past for seed in failed_seeds(rows, recipe, model, T)]
+                extra += [(recipe, model, T, seed, False) for T in (h, past) if T for seed in args.near_seeds]
+            if "check" in args.passes and past:
+                extra += [(recipe, model, past, seed, True) for seed in rules.failed_seeds(runs.get(past, []))]
             todo += [run for run in extra if run not in done and zlib.crc32(repr(run).encode()) % count == index]
     return todo, skipped
 
@@ -234,8 +215,8 @@ def build_parser():
     parser.add_argument("--min_length", type=int, default=2,
                         help="run only the main-pass lengths T >= this (e.g. to give the long runs to a GPU)")
     parser.add_argument("--max_length", type=int, default=10**9, help="run only the main-pass lengths T <= this")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the main pass")
-    parser.add_argument("--near_seeds", nargs="*", type=int, default=[3, 4],
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(rules.MAIN_SEEDS), help="seeds of the main pass")
+    parser.add_argument("--near_seeds", nargs="*", type=int, default=list(rules.NEAR_SEEDS),
                         help="more seeds at the horizon and the first length past it")
     parser.add_argument("--passes", nargs="+", default=["main", "near", "check"], choices=["main", "near", "check"])
     parser.add_argument("--train_steps", type=int, default=TRAIN_STEPS, help="step budget per length (train.py)")
@@ -252,6 +233,54 @@ def build_parser():
                         help="folder for each run's trained weights")
     parser.add_argument("--dry_run", action="store_true", help="print the plan and an upper bound on its time, run nothing")
     return parser
+
+
+def train_with_halvings(config, name, state_path):
+    """train.py's run, logged every LOG_EVERY steps; a run that diverges again with half the learning rate
+    (at most MAX_HALVINGS times). Returns (result, model, halvings)."""
+    start, halvings = time.time(), 0
+
+    def log(point):
+        if point["step"] % LOG_EVERY == 0:
+            print(f"  {name}: step {point['step']}, length {point['length']}, window loss {point['loss']:.4f}, "
+                  f"accuracy {point['accuracy']:.4f} ({time.time() - start:.0f} s)", flush=True)
+
+    while True:
+        result, model = train_script.train(config, progress=False, on_window=log, state_path=state_path)
+        if result["stop_reason"] != "diverged" or halvings == MAX_HALVINGS:
+            return result, model, halvings
+        halvings += 1
+        config["learning_rate"] /= 2
+        print(f"  diverged after {result['steps']} steps: again with learning rate {config['learning_rate']:g}")
+
+
+def record(args, run, name, config, result, model, halvings):
+    """A finished run: its weights (also to results/checkpoints/ for a COMMITTED run), its curve, its row."""
+    recipe, model_type, T, seed, check = run
+    train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)
+    if run[:4] in COMMITTED and not check:
+        committed = args.output.parent / "checkpoints"  # beside the CSV: results/checkpoints/
+        committed.mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.checkpoints / f"{name}.pt", committed / f"{name}.pt")
+        summary = {key: value for key, value in result.items() if key != "curve"}
+        (committed / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    key = {"recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, "check": check}
+    append_rows(args.curves, CURVE_COLUMNS, [{**key, **point} for point in result["curve"]])
+    last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}
+    append_rows(args.output, COLUMNS, [{
+        **key, "solved": result["eval_accuracy"] >= rules.SOLVED, "eval_accuracy": f"{result['eval_accuracy']:.4f}",
+        "eval_loss": f"{result['eval_loss']:.4f}", "steps": result["steps"], "scored_step": result["scored_step"],
+        "steps_at_final_length": result["steps_at_final_length"], "final_length": result["final_length"],
+        "stop_reason": result["stop_reason"], "train_steps": config["train_steps"],
+        "min_steps": config["min_steps"], "patience": config["patience"], "train_loss": f"{last['loss']:.4f}",
+        "train_accuracy": f"{last['accuracy']:.4f}", "wall_time": f"{result['wall_time']:.1f}",
+        "input_dim": config["input_dim"], "learning_rate": config["learning_rate"], "lr_halvings": halvings,
+        "forget_bias": config["forget_bias"] if model_type == "LSTM" else "",
+        "chrono": config["chrono"] if model_type == "LSTM" else "",
+        "identity_init": config["identity_init"] if model_type == "RNN" else "",
+        "curriculum": config["curriculum"], "device": result["device"],
+        "machine": f"{common.machine_name(torch.device(result['device']))}, torch {torch.__version__}",
+        "commit": result["commit"]}])
 
 
 def main(argv=None):
@@ -282,50 +311,15 @@ def main(argv=None):
         reported |= skipped
         recipe, model_type, T, seed, check = todo[0]
         config = run_config(args, recipe, model_type, T, seed, check)
-        start, halvings = time.time(), 0
+        start = time.time()
         name = f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
-
-        def log(point, name=name, start=start):
-            if point["step"] % LOG_EVERY == 0:
-                print(f"  {name}: step {point['step']}, length {point['length']}, window loss {point['loss']:.4f}, "
-                      f"accuracy {point['accuracy']:.4f} ({time.time() - start:.0f} s)", flush=True)
-
-        while True:
-            result, model = train_script.train(config, progress=False, on_window=log,
-                                               state_path=args.checkpoints / f"{name}.partial.pt")
-            if result["stop_reason"] != "diverged" or halvings == MAX_HALVINGS:
-                break
-            halvings += 1
-            config["learning_rate"] /= 2
-            print(f"  diverged after {result['steps']} steps: again with learning rate {config['learning_rate']:g}")
+        result, model, halvings = train_with_halvings(config, name, args.checkpoints / f"{name}.partial.pt")
         if result["stop_reason"] == "interrupted":
             print(f"interrupted after {result['steps']} steps: not recorded; its state is saved in "
                   f"{args.checkpoints / (name + '.partial.pt')}, and the next sweep continues it")
             return
         k += 1
-        last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}
-        train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)
-        if (recipe, model_type, T, seed) in COMMITTED and not check:
-            committed = args.output.parent / "checkpoints"  # beside the CSV: results/checkpoints/
-            committed.mkdir(parents=True, exist_ok=True)
-            shutil.copy(args.checkpoints / f"{name}.pt", committed / f"{name}.pt")
-            summary = {key: value for key, value in result.items() if key != "curve"}
-            (committed / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
-        key = {"recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, "check": check}
-        append_rows(args.curves, CURVE_COLUMNS, [{**key, **point} for point in result["curve"]])
-        append_rows(args.output, COLUMNS, [{
-            **key, "solved": result["eval_accuracy"] >= SOLVED, "eval_accuracy": f"{result['eval_accuracy']:.4f}",
-            "eval_loss": f"{result['eval_loss']:.4f}", "steps": result["steps"],
-            "scored_step": result["scored_step"], "steps_at_final_length": result["steps_at_final_length"], "final_length": result["final_length"],
-            "stop_reason": result["stop_reason"], "train_steps": config["train_steps"],
-            "min_steps": config["min_steps"], "patience": config["patience"], "train_loss": f"{last['loss']:.4f}",
-            "train_accuracy": f"{last['accuracy']:.4f}", "wall_time": f"{result['wall_time']:.1f}",
-            "input_dim": config["input_dim"], "learning_rate": config["learning_rate"], "lr_halvings": halvings,
-            "forget_bias": config["forget_bias"] if model_type == "LSTM" else "",
-            "chrono": config["chrono"] if model_type == "LSTM" else "",
-            "identity_init": config["identity_init"] if model_type == "RNN" else "",
-            "curriculum": config["curriculum"], "device": result["device"],
-            "machine": f"{common.machine_name(torch.device(result['device']))}, torch {torch.__version__}"}])
+        record(args, todo[0], name, config, result, model, halvings)
         scored = f", scored at step {result['scored_step']}" if result["scored_step"] != result["steps"] else ""
         print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps{scored} "
               f"({result['stop_reason']}, final length {result['final_length']}, {time.time() - start:.0f} s)",
