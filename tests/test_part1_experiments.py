@@ -213,7 +213,8 @@ def test_grads_over_time_writes_the_same_bytes_on_rerun_in_a_fixed_row_order(tmp
     assert out.read_bytes() == first
     rows = list(csv.DictReader(open(out)))
     assert [(r["model"], r["trained"], r["t"]) for r in rows] == (
-        [(m, "False", str(t)) for m in ("RNN", "LSTM", "LSTM b_f=1") for t in range(1, 6)]
+        [(m, "False", str(t)) for m in ("RNN", "LSTM", "LSTM b_f=1", "RNN W_hh=I", "LSTM chrono")
+         for t in range(1, 6)]
         + [(m, "True", str(t)) for m in ("RNN", "LSTM") for t in (1, 2)])
     assert all(re.fullmatch(r"\d\.\d{6}e[-+]\d\d", r["grad_norm"]) for r in rows)
 
