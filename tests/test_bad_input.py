@@ -37,13 +37,13 @@ CASES = [
     ("part2/experiments/benchmark.py", [], 2),
     ("part2/experiments/benchmark.py", [MISSING], 1),
     ("part3/figure2.py", ["--no_such_option"], 2),
-    ("part3/figure2.py", ["--out-dir", "part3/figure2.py"], 1),  # a file where a folder should be
+    ("part3/figure2.py", ["--out_dir", "part3/figure2.py"], 1),  # a file where a folder should be
     ("part3/train.py", ["--epochs", "-1"], 2),
     ("part3/train.py", ["--dropout", "1.5"], 2),
     ("part3/experiments/oversmoothing.py", ["--depths", "1", "4"], 2),
     ("part3/experiments/oversmoothing.py", ["--lr", "0"], 2),
-    ("part3/experiments/report_outputs.py", ["--results-dir", MISSING], 1),
-    ("part3/experiments/report_outputs.py", ["--fig-dir"], 2),
+    ("part3/experiments/report_outputs.py", ["--results_dir", MISSING], 1),
+    ("part3/experiments/report_outputs.py", ["--fig_dir"], 2),
 ]
 
 

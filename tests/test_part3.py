@@ -219,7 +219,7 @@ def test_figure2_help_says_what_it_does_and_where_the_results_go(capsys):
 
 def test_figure2_script(tmp_path, capsys):
     out = tmp_path / "new" / "folders"  # made as needed
-    figure2.main(["--out-dir", str(out), "--fig-dir", str(out), "--tex-dir", str(out)])
+    figure2.main(["--out_dir", str(out), "--fig_dir", str(out), "--tex_dir", str(out)])
     lines = capsys.readouterr().out.splitlines()
     # Nothing is random: the results are the committed ones, byte for byte.
     assert (out / "figure2.json").read_text() == (ROOT / "part3" / "results" / "figure2.json").read_text()
@@ -240,7 +240,7 @@ def test_figure2_script(tmp_path, capsys):
     assert [line.split()[0] for line in lines[start + 2:start + 3 + steps]] == \
         [f"k={k}" for k in range(steps + 1)]
     # Run again into the same folders (as after `git pull`): the results are rewritten.
-    figure2.main(["--out-dir", str(out), "--fig-dir", str(out), "--tex-dir", str(out)])
+    figure2.main(["--out_dir", str(out), "--fig_dir", str(out), "--tex_dir", str(out)])
     assert capsys.readouterr().out.splitlines()[-1] == lines[-1]
     answer = [line for line in lines if "C" in line and "E" in line and "->" in line]
     path = json.loads((out / "figure2.json").read_text())["shortest_path"]
@@ -277,9 +277,9 @@ def test_karate_data():
 
 
 def test_train_script_quick(tmp_path):
-    result = run_script("part3.train", "--n-seeds", "2", "--epochs", "50",
-                        "--out-dir", str(tmp_path), "--fig-dir", str(tmp_path),
-                        "--tex-dir", str(tmp_path))
+    result = run_script("part3.train", "--n_seeds", "2", "--epochs", "50",
+                        "--out_dir", str(tmp_path), "--fig_dir", str(tmp_path),
+                        "--tex_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     res = json.loads((tmp_path / "karate.json").read_text())
     assert res["config"]["seeds"] == [0, 1] and len(res["accuracies"]) == 2
@@ -290,6 +290,29 @@ def test_train_script_quick(tmp_path):
     tex = (tmp_path / "part3_karate.tex").read_text()
     assert rf"\newcommand{{\PartThreeKarateAccuracyMean}}{{{res['accuracy_mean']:.3f}}}" in tex
 
+
+
+def test_train_default_run_rewrites_the_committed_results_byte_for_byte(tmp_path, capsys):
+    # `python part3/train.py` in the README writes part3/results and report/figures: it must
+    # leave `git status` clean, so the saved outputs are rounded where CPUs differ.
+    train.main(["--out_dir", str(tmp_path), "--fig_dir", str(tmp_path), "--tex_dir", str(tmp_path)])
+    assert (tmp_path / "karate.json").read_bytes() == (ROOT / "part3/results/karate.json").read_bytes()
+    assert (tmp_path / "karate_embeddings.png").read_bytes() == \
+        (ROOT / "report/figures/karate_embeddings.png").read_bytes()
+    assert "0.963 ± 0.013" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("main, argv", [
+    (train.main, ["--n-seeds", "1", "--epochs", "1", "--weight-decay", "0"]),
+    (oversmoothing.main, ["--depths", "2", "--n-seeds", "1", "--epochs", "1", "--weight-decay", "0"]),
+])
+def test_the_old_kebab_case_option_names_still_work(main, argv, tmp_path):
+    main([*argv, "--out-dir", str(tmp_path), "--fig-dir", str(tmp_path), "--tex-dir", str(tmp_path)])
+    res = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert res["config"]["weight_decay"] == 0 and res.get("seeds", res["config"].get("seeds")) == [0]
+    report_outputs.main(["--results-dir", str(tmp_path), "--fig-dir", str(tmp_path / "again"),
+                         "--tex-dir", str(tmp_path / "again")])
+    assert any((tmp_path / "again").glob("*.png"))
 
 # ----- over-smoothing (Question 3.1b) -----
 
@@ -354,9 +377,9 @@ def test_dead_fraction_counts_units_zero_at_every_node():
 
 
 def test_oversmoothing_quick_and_figures_from_saved_results(tmp_path):
-    oversmoothing.main(["--depths", "2", "4", "--n-seeds", "1", "--epochs", "5",
-                        "--out-dir", str(tmp_path), "--fig-dir", str(tmp_path),
-                        "--tex-dir", str(tmp_path)])
+    oversmoothing.main(["--depths", "2", "4", "--n_seeds", "1", "--epochs", "5",
+                        "--out_dir", str(tmp_path), "--fig_dir", str(tmp_path),
+                        "--tex_dir", str(tmp_path)])
     res = json.loads((tmp_path / "oversmoothing.json").read_text())
     assert res["depths"] == [2, 4] and res["seeds"] == [0]  # one seed: no std
     for variant in oversmoothing.VARIANTS:
@@ -369,8 +392,8 @@ def test_oversmoothing_quick_and_figures_from_saved_results(tmp_path):
     for name in ("oversmoothing.png", "oversmoothing_layers.png", "part3_oversmoothing.tex",
                  "part3_oversmoothing_table.tex"):
         (tmp_path / name).unlink()
-    report_outputs.main(["--results-dir", str(tmp_path), "--fig-dir", str(tmp_path / "again"),
-                 "--tex-dir", str(tmp_path / "again")])
+    report_outputs.main(["--results_dir", str(tmp_path), "--fig_dir", str(tmp_path / "again"),
+                 "--tex_dir", str(tmp_path / "again")])
     assert (tmp_path / "again" / "oversmoothing.png").stat().st_size > 0
     assert (tmp_path / "again" / "oversmoothing_layers.png").stat().st_size > 0
     assert r"\begin{tabular}" in (tmp_path / "again" / "part3_oversmoothing_table.tex").read_text()

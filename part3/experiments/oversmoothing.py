@@ -25,7 +25,7 @@ import torch
 from part1 import common
 from part3.experiments.report_outputs import add_output_dirs, plot_oversmoothing, write_oversmoothing_tex
 from part3.gcn import DeepGCN, normalized_adjacency
-from part3.train import accuracy_unlabelled, fit, load_karate
+from part3.train import accuracy_unlabelled, add_training_options, fit, load_karate
 
 # name: (skip connection, hidden activation, with weight decay); see DeepGCN. The two variants
 # without weight decay separate smoothing from the zero signal that decay leaves in deep stacks.
@@ -155,25 +155,12 @@ def print_progress(variant, depth, trained):
 def main(argv=None):
     parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depths", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64],
-                        help="numbers of GCN layers to try (default: 2 4 8 16 32 64)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
-    parser.add_argument("--n-seeds", type=int, default=5,
-                        help="seeds seed, seed+1, ... per depth (default: 5)")
-    parser.add_argument("--epochs", type=int, default=200, help="Adam steps (default: 200)")
-    parser.add_argument("--hidden", type=int, default=16, help="hidden units (default: 16)")
-    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
-    parser.add_argument("--weight-decay", type=float, default=5e-4,
-                        help="L2 penalty of Adam (default: 5e-4)")
+                        help="numbers of GCN layers to try")
+    add_training_options(parser, 5, "seeds seed, seed+1, ... per depth")
     add_output_dirs(parser, "oversmoothing.json")
     args = parser.parse_args(argv)
     if min(args.depths) < 2:
         parser.error(f"--depths must all be at least 2 (input and output layer), got {args.depths}")
-    for name in ("n_seeds", "epochs", "hidden"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be a positive integer, "
-                         f"got {getattr(args, name)}")
-    if args.lr <= 0:
-        parser.error(f"--lr must be positive, got {args.lr}")
 
     torch.set_num_threads(1)  # a 34-node graph gains nothing from more threads
     start = time.perf_counter()

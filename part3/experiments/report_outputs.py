@@ -403,23 +403,25 @@ MAKERS = {
 
 
 def add_output_dirs(parser, results_file):
-    """--out-dir, --fig-dir and --tex-dir, the folders a part-3 script writes its outputs to."""
-    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
-                        help=f"where {results_file} goes (default: part3/results)")
-    parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
-                        help="where the figures go (default: report/figures)")
-    parser.add_argument("--tex-dir", type=Path, default=TEX_DIR,
-                        help="where the LaTeX snippets go (default: report/generated)")
+    """--out_dir, --fig_dir and --tex_dir, the folders a part-3 script writes its outputs to."""
+    parser.add_argument("--out_dir", "--out-dir", type=Path, default=RESULTS_DIR,
+                        help=f"where {results_file} goes")
+    add_figure_dirs(parser)
+
+
+def add_figure_dirs(parser):
+    """--fig_dir and --tex_dir, where the figures and the LaTeX snippets go."""
+    parser.add_argument("--fig_dir", "--fig-dir", type=Path, default=FIGURES_DIR,
+                        help="where the figures go")
+    parser.add_argument("--tex_dir", "--tex-dir", type=Path, default=TEX_DIR,
+                        help="where the LaTeX snippets go")
 
 
 def main(argv=None):
     parser = common.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
-                        help="where the results are read (default: part3/results)")
-    parser.add_argument("--fig-dir", type=Path, default=FIGURES_DIR,
-                        help="where the figures go (default: report/figures)")
-    parser.add_argument("--tex-dir", type=Path, default=TEX_DIR,
-                        help="where the LaTeX snippets go (default: report/generated)")
+    parser.add_argument("--results_dir", "--results-dir", type=Path, default=RESULTS_DIR,
+                        help="where the results are read")
+    add_figure_dirs(parser)
     args = parser.parse_args(argv)
     found = [name for name in MAKERS if (args.results_dir / name).is_file()]
     if not found:
