@@ -139,11 +139,14 @@ def plot_karate(results_path, fig_dir):
 def write_karate_tex(results_path, tex_dir):
     res = _load(results_path)
     # the sample standard deviation, as in every other table (karate.json's accuracy_std is the population one)
-    mean, std = res["accuracy_mean"], statistics.stdev(res["accuracies"])
+    mean = res["accuracy_mean"]
+    # one seed (a quick run) has no spread: its accuracy alone
+    std = f"{statistics.stdev(res['accuracies']):.3f}" if len(res["accuracies"]) > 1 else "n/a"
+    accuracy = f"{mean:.3f} \\pm {std}" if std != "n/a" else f"{mean:.3f}"
     return _write_tex(Path(tex_dir) / "part3_karate.tex", Path(results_path).name, [
-        r"\newcommand{\PartThreeKarateAccuracy}{\ensuremath{" + f"{mean:.3f} \\pm {std:.3f}" + "}}",
+        r"\newcommand{\PartThreeKarateAccuracy}{\ensuremath{" + accuracy + "}}",
         r"\newcommand{\PartThreeKarateAccuracyMean}{" + f"{mean:.3f}" + "}",
-        r"\newcommand{\PartThreeKarateAccuracyStd}{" + f"{std:.3f}" + "}",
+        r"\newcommand{\PartThreeKarateAccuracyStd}{" + std + "}",
         r"\newcommand{\PartThreeKarateSeeds}{" + str(len(res["accuracies"])) + "}",
         r"\newcommand{\PartThreeKarateEpochs}{" + str(res["config"]["epochs"]) + "}",
         r"\newcommand{\PartThreeKarateUnlabelled}{" + str(res["n_unlabelled"]) + "}",
