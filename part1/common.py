@@ -94,6 +94,14 @@ def resolve_device(name):
     return device
 
 
+def check_fits(n_bytes, what):
+    """Refuse, before allocating, what cannot fit in this machine's memory (a ValueError, one line)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if n_bytes > memory:
+        raise ValueError(f"{what} needs about {n_bytes / 2**30:,.0f} GiB, more than this machine's "
+                         f"{memory / 2**30:,.0f} GiB")
+
+
 def replace_atomically(write, path):
     """Call write(tmp) on a temporary file beside `path`, make it durable, then rename it over
     `path`: an interrupted or failed write (a full disk) leaves the old file, never half a file."""
@@ -183,13 +191,17 @@ class StopOnInterrupt:
                 signal.signal(sig, handler)
 
 
+class Busy(ValueError):
+    """What OutputLock raises when another process holds the lock."""
+
+
 class OutputLock:
     """An exclusive lock on an output folder for the life of a run: a second run on the same folder
     is refused with one line. flock() locks go with the process, so a killed run leaves no stale lock;
     the file holds the owner's PID for the message."""
 
-    def __init__(self, folder):
-        self.path = Path(folder) / ".lock"
+    def __init__(self, folder, name=".lock"):
+        self.path = Path(folder) / name
 
     def __enter__(self):
         return self.acquire()
@@ -202,8 +214,8 @@ class OutputLock:
         except BlockingIOError:
             owner = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(self.fd)
-            raise ValueError(f"{self.path.parent} is in use by another run (pid {owner}); "
-                             "wait for it to end or choose another output") from None
+            raise Busy(f"{self.path.parent} is in use by another run (pid {owner}); "
+                       "wait for it to end or choose another output") from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
         return self

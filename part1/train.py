@@ -25,7 +25,6 @@ import hashlib
 import math
 import pickle
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -340,8 +339,8 @@ def train(config, progress=True, on_window=None, state_path=None):
 
     `on_window`, if given, is called with each point of the curve as it is recorded (a progress log).
     With `state_path`, an interrupted run saves its whole state there (RunState), and a run that finds a
-    state of the same options on the same kind of device continues from it, step for step; a finished
-    run deletes it.
+    state of the same options on the same kind of device continues from it, step for step. A finished run
+    leaves it for the caller to delete once the result is saved: a run killed before that continues again.
     """
     device = common.resolve_device(config["device"])
     if config.get("num_threads"):
@@ -394,15 +393,13 @@ def train(config, progress=True, on_window=None, state_path=None):
 
 
 def finish(config, device, state, stop_reason, model, validation, state_path, optimizer, generator):
-    """Save an interrupted run's state (or delete a finished run's), score the model and return the result.
+    """Save an interrupted run's state, score the model and return the result.
 
     A run that stops unsolved is scored with its best weights on the validation set when they beat its last
     ones; a run that will continue is scored when it ends."""
     to_continue = bool(state_path) and stop_reason == "interrupted"
     if to_continue:
         state.save(state_path, config, device, model, optimizer, generator)
-    elif state_path:
-        Path(state_path).unlink(missing_ok=True)
     scored_step = state.step
     if stop_reason != "solved" and not to_continue and state.best_weights is not None:
         if evaluate(model, *validation)[0] < state.best_accuracy:
@@ -431,19 +428,25 @@ def finish(config, device, state, stop_reason, model, validation, state_path, op
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.num_classes < 10:
+        parser.error(f"--num_classes must be at least 10 (the targets are the digits 0-9), got {args.num_classes}")
     try:
         common.resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
+    n, T, gates = args.num_hidden, args.input_length + 1, 4 if args.model_type == "LSTM" else 1
+    # float32 weights with their gradients and optimizer state, and a step's saved activations over time
+    common.check_fits(4 * 3 * gates * n * (args.input_dim + n + 1) + 4 * 3 * gates * n * T * args.batch_size,
+                      f"--num_hidden {n} with --batch_size {args.batch_size} at T = {T}")
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result, model = train(config, progress=not args.quiet)
     if args.output:
         common.write_json(args.output, result)
+    if result["stop_reason"] == "diverged":  # its weights are no model: an earlier --checkpoint stays
+        common.fail(f"training diverged after {result['steps']} steps (loss not finite or above "
+                    f"{EXPLODED_LOSS:.1f}), no checkpoint written; try a smaller --learning_rate", "train.py")
     if args.checkpoint:
         save_checkpoint(args.checkpoint, config, model)
-    if result["stop_reason"] == "diverged":
-        sys.exit(f"error: training diverged after {result['steps']} steps (loss not finite or above "
-                 f"{EXPLODED_LOSS:.1f}); try a smaller --learning_rate")
     print(f"stopped after {result['steps']} steps ({result['stop_reason']}, {result['wall_time']:.1f} s)")
     if result["scored_step"] != result["steps"]:
         print(f"scored with the weights of step {result['scored_step']}, its best on the validation set")

@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 from part1.common import read_csv
+from part1.experiments.sweep import read_curves
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
 
@@ -108,7 +109,7 @@ def min_after_macros(path=CURVES_CSV, reached=0.99):
     """Per (recipe, model, T) of the main pass: the lowest window training accuracy at length T after the
     run's first window there at `reached` or more, over its seeds, rounded down ("stays above")."""
     lowest, seen = {}, set()
-    for c in read_csv(path, missing_ok=True):
+    for c in read_curves(path):
         if c["check"] == "True" or c["length"] != c["palindrome_length"]:
             continue
         run, accuracy = (c["recipe"], c["model"], c["length"], c["seed"]), float(c["accuracy"])

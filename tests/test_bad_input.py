@@ -15,6 +15,8 @@ CASES = [
     ("part1/train.py", ["--input_length", "0"], 2),
     ("part1/train.py", ["--model_type", "GRU"], 2),
     ("part1/train.py", ["--learning_rate", "x"], 2),
+    ("part1/train.py", ["--num_classes", "2"], 2),
+    ("part1/train.py", ["--num_hidden", "1000000000000"], 1),  # refused before allocating
     ("part1/experiments/sweep.py", ["--lengths", "1"], 2),
     ("part1/experiments/sweep.py", ["--shard", "2/2"], 2),
     ("part1/experiments/plot.py", ["--results", MISSING], 1),

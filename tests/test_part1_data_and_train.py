@@ -97,3 +97,12 @@ def test_bad_input_names_the_option(args, message):
     proc = run_script("part1/train.py", *args)
     assert proc.returncode == 2
     assert message in proc.stderr.strip().splitlines()[-1]  # one line: tests/test_bad_input.py
+
+
+def test_a_diverged_run_leaves_an_earlier_checkpoint_as_it_was(tmp_path):
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"a good model")
+    proc = run_script("part1/train.py", "--input_length", 4, "--learning_rate", 1e6, "--train_steps", 200,
+                      "--min_steps", 200, "--quiet", "--checkpoint", checkpoint)
+    assert proc.returncode == 1 and "diverged" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert checkpoint.read_bytes() == b"a good model"

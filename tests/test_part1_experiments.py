@@ -228,3 +228,80 @@ def test_grads_over_time_measures_in_float64_and_leaves_the_model_alone():
     norms = measure(model, x, y)
     assert norms.dtype == torch.float64 and model.W_hh.dtype == torch.float32
     assert torch.allclose(norms, hidden_state_grads(model.double(), x, y).norm(dim=2).mean(dim=1), rtol=0, atol=0)
+
+
+def sweep_args(tmp_path, *more):
+    return ["--recipes", "onehot", "--models", "RNN", "--lengths", 3, 4, "--seeds", 0, "--passes", "main",
+            "--train_steps", 200, "--eval_size", 300, "--output", tmp_path / "acc.csv",
+            "--curves", tmp_path / "curves.csv", "--checkpoints", tmp_path / "ckpt", *more]
+
+
+def test_a_run_under_way_in_another_sweep_is_left_to_it(tmp_path):
+    from part1.common import OutputLock
+
+    (tmp_path / "ckpt").mkdir()
+    with OutputLock(tmp_path / "ckpt", "onehot_RNN_T3_seed0.lock"):  # another process runs T = 3
+        proc = run("part1/experiments/sweep.py", *sweep_args(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert [r["palindrome_length"] for r in csv.DictReader(open(tmp_path / "acc.csv"))] == ["4"]
+    assert "under way in another process" in proc.stdout
+    again = run("part1/experiments/sweep.py", *sweep_args(tmp_path))  # the other one is gone: T = 3 runs
+    assert sorted(r["palindrome_length"] for r in csv.DictReader(open(tmp_path / "acc.csv"))) == ["3", "4"]
+    assert again.returncode == 0
+
+
+def test_an_interrupted_sweep_exits_non_zero_and_keeps_a_finished_runs_state_until_its_row(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from part1.experiments import sweep
+
+    def main(*more):  # sweep.main in this process, so that its functions can be patched; the exit code
+        try:
+            sweep.main([str(a) for a in sweep_args(tmp_path, *more)])
+        except SystemExit as e:
+            return e.code
+        except KeyboardInterrupt:
+            return 130  # as common.run makes it
+        return 0
+
+    state = tmp_path / "ckpt" / "onehot_RNN_T3_seed0.partial.pt"
+    sample_batch, calls = sweep.train_script.PalindromeDataset.sample_batch, []
+
+    def interrupted_at_step_50(self, *args, **kwargs):  # Ctrl-C during training: the state is saved
+        calls.append(1)
+        if len(calls) == 50:
+            os.kill(os.getpid(), signal.SIGINT)
+        return sample_batch(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sweep.train_script.PalindromeDataset, "sample_batch", interrupted_at_step_50)
+        assert main() == 130 and state.exists()
+
+    def killed_before_the_rows(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sweep, "record", killed_before_the_rows)
+        assert main() == 130
+    assert state.exists() and not (tmp_path / "acc.csv").exists()  # trained, not recorded: the state stays
+    assert main() == 0
+    assert not state.exists() and len(list(csv.DictReader(open(tmp_path / "acc.csv")))) == 2
+
+
+def test_a_curve_written_twice_counts_once_the_last_time(tmp_path):
+    from part1.experiments.sweep import CURVE_COLUMNS, read_curves
+
+    path = tmp_path / "curves.csv"
+    key = {"recipe": "onehot", "model": "RNN", "palindrome_length": 3, "seed": 0, "check": False}
+    other = {**key, "seed": 1}
+    points = [{**key, "step": s, "length": 3, "loss": 1.0, "accuracy": a} for s, a in ((100, 0.1), (200, 0.2))]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, CURVE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(points)  # the run killed before its row: run again, its curve written again
+        writer.writerow({**other, "step": 100, "length": 3, "loss": 2.0, "accuracy": 0.5})
+        writer.writerows({**p, "accuracy": p["accuracy"] + 0.5} for p in points)
+    rows = read_curves(path)
+    assert [(r["seed"], r["step"], r["accuracy"]) for r in rows] == [("0", "100", "0.6"), ("0", "200", "0.7"),
+                                                                     ("1", "100", "0.5")]

@@ -35,6 +35,7 @@ import csv
 import fcntl
 import json
 import shutil
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -123,9 +124,7 @@ def append_rows(path, columns, rows):
         f.seek(0)
         header = next(csv.reader(f), None)
         writer = csv.DictWriter(f, columns)
-        if header is None:
-            writer.writeheader()
-        elif header != columns:
+        if header is not None and header != columns:
             if set(header) - set(columns):
                 raise ValueError(f"{path}: columns {sorted(set(header) - set(columns))} are not the sweep's")
             f.seek(0)
@@ -133,7 +132,20 @@ def append_rows(path, columns, rows):
             f.truncate(0)
             writer.writeheader()
             writer.writerows({c: r.get(c, NOT_RECORDED) for c in columns} for r in old)
-        writer.writerows(rows)
+            f.flush()
+        common.append_csv_rows(path, columns, rows)  # whole rows in one write, under this lock
+
+
+def read_curves(path):
+    """The rows of sweep_curves.csv, each run's curve once: a run killed between writing its curve and its
+    row is run again, and then only its last curve counts (a step that does not grow starts a new curve)."""
+    curves = {}
+    for row in common.read_csv(path, missing_ok=True):
+        key = run_key(row)
+        if key in curves and int(row["step"]) <= int(curves[key][-1]["step"]):
+            curves[key] = []
+        curves.setdefault(key, []).append(row)
+    return [row for rows in curves.values() for row in rows]
 
 
 def run_key(row):
@@ -258,13 +270,15 @@ def record(args, run, name, config, result, model, halvings):
     """A finished run: its weights (also to results/checkpoints/ for a COMMITTED run), its curve, its row."""
     recipe, model_type, T, seed, check = run
     train_script.save_checkpoint(args.checkpoints / f"{name}.pt", config, model)
-    if run[:4] in COMMITTED and not check:
-        committed = args.output.parent / "checkpoints"  # beside the CSV: results/checkpoints/
+    committed = args.output.parent / "checkpoints"  # beside the CSV: results/checkpoints/
+    if run[:4] in COMMITTED and not check and committed.resolve() != args.checkpoints.resolve():
         committed.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.checkpoints / f"{name}.pt", committed / f"{name}.pt")
         summary = {key: value for key, value in result.items() if key != "curve"}
         (committed / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
     key = {"recipe": recipe, "model": model_type, "palindrome_length": T, "seed": seed, "check": check}
+    # The curve first, then the run's row: a run is recorded only once both are on disk. A kill between
+    # the two leaves a curve without its row; the run is then run again and the reader keeps the last curve.
     append_rows(args.curves, CURVE_COLUMNS, [{**key, **point} for point in result["curve"]])
     last = result["curve"][-1] if result["curve"] else {"loss": float("nan"), "accuracy": float("nan")}
     append_rows(args.output, COLUMNS, [{
@@ -281,6 +295,29 @@ def record(args, run, name, config, result, model, halvings):
         "curriculum": config["curriculum"], "device": result["device"],
         "machine": f"{common.machine_name(torch.device(result['device']))}, torch {torch.__version__}",
         "commit": result["commit"]}])
+    (args.checkpoints / f"{name}.partial.pt").unlink(missing_ok=True)  # only now: the result is saved
+
+
+def run_name(run):
+    recipe, model_type, T, seed, check = run
+    return f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
+
+
+def claim_run(args, todo):
+    """The first run of `todo` that no other sweep process is running, locked for this one, with its
+    lock; None when every one is under way elsewhere. Two sweeps on one results folder (two unsharded
+    ones, or shards that overlap) so share the work instead of running a run twice."""
+    for run in todo:
+        lock = common.OutputLock(args.checkpoints, run_name(run) + ".lock")
+        try:
+            lock.acquire()
+        except common.Busy:
+            continue
+        if run in {run_key(r) for r in common.read_csv(args.output, missing_ok=True)}:
+            lock.release()  # recorded by another process since this one planned
+            continue
+        return run, lock
+    return None
 
 
 def main(argv=None):
@@ -309,17 +346,25 @@ def main(argv=None):
         for recipe, model, T, (a, b) in sorted(skipped - reported):
             print(f"stop climbing: {recipe} {model} T={T} not run (every seed failed at T={a} and T={b})", flush=True)
         reported |= skipped
-        recipe, model_type, T, seed, check = todo[0]
+        claimed = claim_run(args, todo)
+        if claimed is None:
+            print("every run left in this shard is under way in another process", flush=True)
+            return
+        run, lock = claimed
+        recipe, model_type, T, seed, check = run
         config = run_config(args, recipe, model_type, T, seed, check)
         start = time.time()
-        name = f"{recipe}_{model_type}_T{T}_seed{seed}" + ("_check" if check else "")
-        result, model, halvings = train_with_halvings(config, name, args.checkpoints / f"{name}.partial.pt")
-        if result["stop_reason"] == "interrupted":
-            print(f"interrupted after {result['steps']} steps: not recorded; its state is saved in "
-                  f"{args.checkpoints / (name + '.partial.pt')}, and the next sweep continues it")
-            return
+        name = run_name(run)
+        try:
+            result, model, halvings = train_with_halvings(config, name, args.checkpoints / f"{name}.partial.pt")
+            if result["stop_reason"] == "interrupted":
+                print(f"interrupted after {result['steps']} steps: not recorded; its state is saved in "
+                      f"{args.checkpoints / (name + '.partial.pt')}, and the next sweep continues it", file=sys.stderr)
+                raise SystemExit(130)
+            record(args, run, name, config, result, model, halvings)
+        finally:
+            lock.release()
         k += 1
-        record(args, todo[0], name, config, result, model, halvings)
         scored = f", scored at step {result['scored_step']}" if result["scored_step"] != result["steps"] else ""
         print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps{scored} "
               f"({result['stop_reason']}, final length {result['final_length']}, {time.time() - start:.0f} s)",
