@@ -288,3 +288,52 @@ def test_generate_rejects_a_missing_or_corrupt_checkpoint(tmp_path, capsys):
     argv = ["--checkpoint", str(tmp_path / "other.pt")]
     assert fails_cleanly(generate.main, "generate.py", argv, capsys)[1].endswith(
         "other.pt is not a readable part-2 checkpoint (KeyError)")  # it lacks the vocabulary
+
+
+# one run per output folder, and a resume that continues only the run it saved
+
+TINY = ["--seq_length", "16", "--lstm_num_hidden", "8", "--embedding_dim", "4", "--batch_size", "4",
+        "--print_every", "2", "--eval_every", "4", "--sample_every", "4", "--train_steps", "4"]
+
+
+def test_a_fresh_run_refuses_a_folder_with_an_earlier_run_unless_overwrite(book, tmp_path, capsys):
+    argv = ["--txt_file", str(book), "--summary_path", str(tmp_path), *TINY]
+    train.main(argv)
+    capsys.readouterr()
+    before = {name: (tmp_path / name).read_bytes() for name in train.RUN_FILES}
+    code, line = fails_cleanly(train.main, "train.py", argv, capsys)
+    assert code == 1 and "holds an earlier run" in line and "--resume" in line and "--overwrite" in line
+    assert {name: (tmp_path / name).read_bytes() for name in train.RUN_FILES} == before  # nothing touched
+    train.main([*argv, "--overwrite", "--seed", "1"])
+    metrics = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert metrics[0].startswith("step,") and sum(line.startswith("step,") for line in metrics) == 1
+
+
+def test_a_second_run_on_the_same_folder_is_refused_while_the_first_runs(book, tmp_path, capsys):
+    argv = ["--txt_file", str(book), "--summary_path", str(tmp_path), *TINY]
+    with common.OutputLock(tmp_path):  # another process holds the folder
+        code, line = fails_cleanly(train.main, "train.py", argv, capsys)
+    assert code == 1 and "in use by another run" in line and not (tmp_path / "metrics.csv").exists()
+
+
+def test_resume_refuses_another_or_an_edited_book_and_an_incomplete_checkpoint(book, tmp_path, capsys):
+    train.main(["--txt_file", str(book), "--summary_path", str(tmp_path), *TINY])
+    capsys.readouterr()
+    resume = ["--summary_path", str(tmp_path), "--resume", "--train_steps", "8"]
+    other = tmp_path.parent / "other_book.txt"
+    other.write_text(book.read_text(encoding="utf-8"), encoding="utf-8")
+    assert "trained on" in fails_cleanly(train.main, "train.py", [*resume, "--txt_file", str(other)], capsys)[1]
+    book.write_text(book.read_text(encoding="utf-8").replace("the", "teh", 1), encoding="utf-8")
+    assert "has changed since" in fails_cleanly(train.main, "train.py", resume, capsys)[1]
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del ckpt["rng"]
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    assert "no rng" in fails_cleanly(train.main, "train.py", resume, capsys)[1]
+
+
+def test_a_utf16_book_without_byte_order_mark_is_refused(tmp_path, capsys):
+    path = tmp_path / "book.txt"
+    path.write_bytes(story().encode("utf-16-le"))
+    code, line = fails_cleanly(train.main, "train.py", ["--txt_file", str(path), "--summary_path",
+                                                        str(tmp_path / "run"), *TINY], capsys)
+    assert code == 1 and "NUL characters" in line and not (tmp_path / "run").exists()
