@@ -9,6 +9,7 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
 import platform
 import signal
@@ -74,9 +75,19 @@ def non_negative_int(text):
 
 def positive_float(text):
     value = float(text)
-    if not value > 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not 0 < value < math.inf:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
     return value
+
+
+def int_up_to(largest):
+    """An argparse type: a positive integer no larger than `largest`."""
+    def parse(text):
+        value = positive_int(text)
+        if value > largest:
+            raise argparse.ArgumentTypeError(f"must be at most {largest:,}, got {text}")
+        return value
+    return parse
 
 
 def resolve_device(name):

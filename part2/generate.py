@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from part1 import common
 from part2.model import TextGenerationModel
 
+# Limits that keep a typo (--length 1e7) from running for hours or filling the memory.
+MAX_LENGTH, MAX_BEAM, MAX_SAMPLES = 100_000, 1_000, 1_000
 
 def load_checkpoint(path, device="cpu"):
     """The model (in eval mode), its vocabulary string and training options from a checkpoint."""
@@ -113,8 +115,8 @@ def parse_args(argv=None):
                    help="checkpoint.pt written by train.py or export.py (required)")
     p.add_argument("--prompt", default=None,
                    help="text to continue (default: one random character of the vocabulary)")
-    p.add_argument("--length", type=common.positive_int, default=200,
-                   help="number of characters to add to the prompt")
+    p.add_argument("--length", type=common.int_up_to(MAX_LENGTH), default=200,
+                   help=f"number of characters to add to the prompt (at most {MAX_LENGTH:,})")
     p.add_argument("--method", choices=["greedy", "sample", "beam"], default="sample",
                    help="greedy: the likeliest character each step; sample: drawn at "
                         "--temperature; beam: beam search with --beam_size")
@@ -125,8 +127,9 @@ def parse_args(argv=None):
                         "(τ → 0 is uniform). nanoGPT and pytorch/examples' word_language_model "
                         "divide the logits by their temperature T, so τ = 1/T: τ = 0.5 here is "
                         "their T = 2")
-    p.add_argument("--beam_size", type=common.positive_int, default=5, help="for --method beam")
-    p.add_argument("--num_samples", type=common.positive_int, default=1,
+    p.add_argument("--beam_size", type=common.int_up_to(MAX_BEAM), default=5,
+                   help=f"for --method beam (at most {MAX_BEAM:,}: each step scores beam_size x vocabulary candidates)")
+    p.add_argument("--num_samples", type=common.int_up_to(MAX_SAMPLES), default=1,
                    help="texts to print, each marked by a '--- sample N ---' line when more than one")
     p.add_argument("--seed", type=common.non_negative_int, default=0,
                    help="for sampling and the random first character")

@@ -522,6 +522,11 @@ def setup(args):
     choose_precision(args, device)
     dataset = read_book(args, ckpt)
 
+    h, layers, e, V = args.lstm_num_hidden, args.lstm_num_layers, args.embedding_dim or dataset.vocab_size, dataset.vocab_size
+    weights = 4 * h * (e + h + 2) * layers + (h + e + 1) * V  # LSTM layers, read-out and embedding
+    activations = args.batch_size * args.seq_length * (6 * h * layers + 2 * V)  # kept for the backward pass
+    common.check_fits(4 * (4 * weights + activations), f"--lstm_num_hidden {h} x --lstm_num_layers {layers} "
+                      f"with --batch_size {args.batch_size} x --seq_length {args.seq_length}")
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     np.random.seed(args.seed)

@@ -337,3 +337,10 @@ def test_a_utf16_book_without_byte_order_mark_is_refused(tmp_path, capsys):
     code, line = fails_cleanly(train.main, "train.py", ["--txt_file", str(path), "--summary_path",
                                                         str(tmp_path / "run"), *TINY], capsys)
     assert code == 1 and "NUL characters" in line and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("option", ["--lstm_num_hidden", "--batch_size"])
+def test_a_size_that_cannot_fit_is_refused_before_allocating(book, tmp_path, capsys, option):
+    argv = ["--txt_file", str(book), "--summary_path", str(tmp_path / "run"), option, str(10**12)]
+    code, line = fails_cleanly(train.main, "train.py", argv, capsys)
+    assert code == 1 and "more than this machine's" in line and not (tmp_path / "run").exists()
