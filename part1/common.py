@@ -80,6 +80,28 @@ def positive_float(text):
     return value
 
 
+def finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def non_negative_float(text):
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def learning_rate(text):
+    """A positive learning rate up to 1000: larger ones are typos, and overflow the optimizers' float arithmetic."""
+    value = positive_float(text)
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"must be at most 1000, got {text}")
+    return value
+
+
 def int_up_to(largest):
     """An argparse type: a positive integer no larger than `largest`."""
     def parse(text):
@@ -145,8 +167,11 @@ def read_csv(path, missing_ok=False):
     """The rows of a CSV file with a header, as dicts of strings ([] for a missing file if missing_ok)."""
     if missing_ok and not Path(path).exists():
         return []
-    with open(path, newline="") as f:
-        text = f.read()
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
     if text and not text.endswith("\n"):  # a writer killed mid-row: skip the torn line, say so
         print(f"{path}: skipped a torn last line (an interrupted write)", file=sys.stderr)
         text = text[:text.rfind("\n") + 1]

@@ -63,7 +63,7 @@ def build_parser():
     parser.add_argument("--num_classes", type=common.positive_int, default=10, help="output classes (digits)")
     parser.add_argument("--num_hidden", type=common.positive_int, default=128, help="hidden units")
     parser.add_argument("--batch_size", type=common.positive_int, default=128, help="palindromes per step")
-    parser.add_argument("--learning_rate", type=common.positive_float, default=0.001, help="RMSprop learning rate")
+    parser.add_argument("--learning_rate", type=common.learning_rate, default=0.001, help="RMSprop learning rate")
     parser.add_argument("--train_steps", type=common.positive_int, default=10000,
                         help="step budget: stop unsolved after this many steps at one palindrome length")
     parser.add_argument("--max_norm", type=common.positive_float, default=10.0, help="gradient-norm clipping threshold")
@@ -77,7 +77,7 @@ def build_parser():
                         help=f"after --min_steps, stop once the loss has left chance (best {WINDOW}-step window "
                              f"loss below ln 10 - 0.1) and has not fallen {MIN_DELTA} nats below its best for "
                              "this many steps")
-    parser.add_argument("--forget_bias", type=float, default=0.0, help="initial forget-gate bias b_f (LSTM only)")
+    parser.add_argument("--forget_bias", type=common.finite_float, default=0.0, help="initial forget-gate bias b_f (LSTM only)")
     parser.add_argument("--chrono", action="store_true",
                         help="chrono initialisation (LSTM only; Tallec & Ollivier 2018): b_f = log U(1, T-1), "
                              "b_i = -b_f, replacing --forget_bias")

@@ -109,7 +109,7 @@ def add_model_options(p):
 def add_training_options(p):
     p.add_argument("--batch_size", type=common.positive_int, default=64,
                    help="training windows per step")
-    p.add_argument("--learning_rate", type=common.positive_float, default=1e-2,
+    p.add_argument("--learning_rate", type=common.learning_rate, default=1e-2,
                    help="AdamW's learning rate at the start of the run")
     p.add_argument("--learning_rate_decay", type=unit_interval, default=0.96,
                    help="multiply the learning rate by this every --learning_rate_step steps")

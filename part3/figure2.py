@@ -13,7 +13,7 @@ from part3.experiments.report_outputs import add_output_dirs, plot_figure2, writ
 from part3.gcn import GCNLayer, normalized_adjacency
 
 NODES = ("A", "B", "C", "D", "E", "F")
-# The undirected edges read off Figure 2 (shared/docs/figure2.md).
+# The undirected edges read off the assignment's Figure 2.
 EDGES = (("A", "B"), ("A", "E"), ("A", "F"), ("B", "C"), ("B", "D"), ("C", "D"), ("D", "F"),
          ("E", "F"))
 SOURCE, TARGET = "C", "E"

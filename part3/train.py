@@ -46,10 +46,14 @@ def fit(model, adj_hat, features, labels, epochs, lr, weight_decay):
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     labelled = list(LEADERS)
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         optimizer.zero_grad()
         logits = model(features, adj_hat)
-        F.cross_entropy(logits[labelled], labels[labelled]).backward()
+        loss = F.cross_entropy(logits[labelled], labels[labelled])
+        if not torch.isfinite(loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
+            # a diverged run has no accuracy to report: nothing is written
+            raise ValueError(f"training diverged at epoch {epoch} (loss {loss.item():g}); try a smaller --lr")
+        loss.backward()
         optimizer.step()
     model.eval()
     return model
@@ -85,7 +89,8 @@ def run(seeds, hidden, epochs, lr, weight_decay, dropout):
         "n_unlabelled": int(unlabelled_mask(len(labels)).sum()),
         "accuracies": accuracies,
         "accuracy_mean": statistics.mean(accuracies),
-        "accuracy_std": statistics.pstdev(accuracies),
+        # the sample standard deviation (n - 1), as in every table; none for a single seed
+        "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
         "embedding_seed": seeds[0],
         "embedding_before": rounded(before, EMBEDDING_DIGITS),
         "embedding_after": rounded(after, EMBEDDING_DIGITS),
@@ -99,15 +104,15 @@ def add_training_options(parser, n_seeds, seeds_help):
                         help=seeds_help)
     parser.add_argument("--epochs", type=common.positive_int, default=200, help="Adam steps")
     parser.add_argument("--hidden", type=common.positive_int, default=16, help="hidden units")
-    parser.add_argument("--lr", type=common.positive_float, default=0.01, help="learning rate")
-    parser.add_argument("--weight_decay", "--weight-decay", type=float, default=5e-4,
+    parser.add_argument("--lr", type=common.learning_rate, default=0.01, help="learning rate")
+    parser.add_argument("--weight_decay", "--weight-decay", type=common.non_negative_float, default=5e-4,
                         help="L2 penalty of Adam")
 
 
 def main(argv=None):
     parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_options(parser, 10, "runs with seeds seed, seed+1, ...; accuracy is averaged over them")
-    parser.add_argument("--dropout", type=float, default=0.5, help="dropout rate during training")
+    parser.add_argument("--dropout", type=common.finite_float, default=0.5, help="dropout rate during training")
     add_output_dirs(parser, "karate.json")
     args = parser.parse_args(argv)
     if not 0 <= args.dropout < 1:
@@ -122,8 +127,9 @@ def main(argv=None):
     results_path.write_text(json.dumps(results, indent=1) + "\n")
     figures = plot_karate(results_path, args.fig_dir)
     tex = write_karate_tex(results_path, args.tex_dir)
+    spread = "" if results["accuracy_std"] is None else f" ± {results['accuracy_std']:.3f} (sample sd)"
     print(f"accuracy on the {results['n_unlabelled']} unlabelled members over "
-          f"{args.n_seeds} seeds: {results['accuracy_mean']:.3f} ± {results['accuracy_std']:.3f} "
+          f"{args.n_seeds} seeds: {results['accuracy_mean']:.3f}{spread} "
           f"(per seed: {' '.join(f'{a:.3f}' for a in results['accuracies'])})")
     print("wrote", results_path, *figures, tex, f"in {time.perf_counter() - start:.1f} s")
 

@@ -16,6 +16,8 @@ CASES = [
     ("part1/train.py", ["--model_type", "GRU"], 2),
     ("part1/train.py", ["--learning_rate", "x"], 2),
     ("part1/train.py", ["--num_classes", "2"], 2),
+    ("part1/train.py", ["--learning_rate", "1e6"], 2),
+    ("part1/train.py", ["--forget_bias", "inf"], 2),
     ("part1/train.py", ["--num_hidden", "1000000000000"], 1),  # refused before allocating
     ("part1/experiments/sweep.py", ["--lengths", "1"], 2),
     ("part1/experiments/sweep.py", ["--shard", "2/2"], 2),
@@ -46,6 +48,9 @@ CASES = [
     ("part3/figure2.py", ["--out_dir", "part3/figure2.py"], 1),  # a file where a folder should be
     ("part3/train.py", ["--epochs", "-1"], 2),
     ("part3/train.py", ["--dropout", "1.5"], 2),
+    ("part3/train.py", ["--dropout", "nan"], 2),
+    ("part3/train.py", ["--lr", "inf"], 2),
+    ("part3/train.py", ["--weight_decay", "-1"], 2),
     ("part3/experiments/oversmoothing.py", ["--depths", "1", "4"], 2),
     ("part3/experiments/oversmoothing.py", ["--lr", "0"], 2),
     ("part3/experiments/report_outputs.py", ["--results_dir", MISSING], 1),

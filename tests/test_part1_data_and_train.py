@@ -102,7 +102,7 @@ def test_bad_input_names_the_option(args, message):
 def test_a_diverged_run_leaves_an_earlier_checkpoint_as_it_was(tmp_path):
     checkpoint = tmp_path / "model.pt"
     checkpoint.write_bytes(b"a good model")
-    proc = run_script("part1/train.py", "--input_length", 4, "--learning_rate", 1e6, "--train_steps", 200,
+    proc = run_script("part1/train.py", "--input_length", 4, "--learning_rate", 1000, "--train_steps", 200,
                       "--min_steps", 200, "--quiet", "--checkpoint", checkpoint)
     assert proc.returncode == 1 and "diverged" in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert checkpoint.read_bytes() == b"a good model"

@@ -305,3 +305,12 @@ def test_a_curve_written_twice_counts_once_the_last_time(tmp_path):
     rows = read_curves(path)
     assert [(r["seed"], r["step"], r["accuracy"]) for r in rows] == [("0", "100", "0.6"), ("0", "200", "0.7"),
                                                                      ("1", "100", "0.5")]
+
+
+@pytest.mark.parametrize("content", [b"a,b\n1,2\n", b"\x8f\x00garbage\xff\n"], ids=["other columns", "binary"])
+def test_a_results_file_that_is_not_the_sweeps_is_one_line_and_left_alone(tmp_path, content):
+    path = tmp_path / "acc.csv"
+    path.write_bytes(content)
+    proc = run("part1/experiments/sweep.py", *sweep_args(tmp_path))
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1 and str(path) in proc.stderr
+    assert path.read_bytes() == content and not (tmp_path / "ckpt").exists()

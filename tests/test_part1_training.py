@@ -117,9 +117,9 @@ def test_a_stuck_curriculum_spends_the_budget_at_its_length():
 
 
 def test_divergence_ends_the_run_with_one_line():
-    result, _ = train_script.train(config(learning_rate=1e5, train_steps=300), progress=False)
+    result, _ = train_script.train(config(learning_rate=1000, train_steps=300), progress=False)
     assert result["stop_reason"] == "diverged" and result["steps"] == train_script.WINDOW
-    proc = subprocess.run([sys.executable, "part1/train.py", "--model_type", "LSTM", "--learning_rate", "1e5",
+    proc = subprocess.run([sys.executable, "part1/train.py", "--model_type", "LSTM", "--learning_rate", "1000",
                            "--train_steps", "300", "--num_hidden", "8", "--num_threads", "1", "--input_length", "4", "--eval_size", "100",
                            "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr

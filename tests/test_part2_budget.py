@@ -99,7 +99,7 @@ def test_every_evaluation_holds_both_kinds(book, tmp_path):
 
 def test_a_huge_learning_rate_stops_with_one_line(book, tmp_path, capsys):
     line = fails_with_one_line(["--txt_file", str(book), "--summary_path", str(tmp_path),
-                                "--train_steps", "50", "--learning_rate", "1e6", *SMALL], capsys)
+                                "--train_steps", "50", "--learning_rate", "1000", *SMALL], capsys)
     assert "diverged" in line and "--learning_rate" in line
 
 

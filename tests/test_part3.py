@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from part1 import common
 from part3 import figure2, train
 from part3.experiments import oversmoothing, report_outputs
 from part3.gcn import GCN, DeepGCN, GCNIILayer, GCNLayer, normalized_adjacency
@@ -399,3 +400,20 @@ def test_oversmoothing_quick_and_figures_from_saved_results(tmp_path):
     assert r"\begin{tabular}" in (tmp_path / "again" / "part3_oversmoothing_table.tex").read_text()
     assert r"\newcommand{\PartThreeOSInitialAccFour}" in \
         (tmp_path / "again" / "part3_oversmoothing.tex").read_text()
+
+
+def test_a_diverged_karate_run_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """Adam's bounded steps keep any allowed --lr finite here, so the divergence is forced with a
+    non-finite feature: the run stops with one line and writes no results, figure or table."""
+    adj_hat, features, labels, factions = train.load_karate()
+    features = features.clone()
+    features[0, 0] = float("inf")
+    monkeypatch.setattr(train, "load_karate", lambda: (adj_hat, features, labels, factions))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_:
+        common.run(lambda: train.main(["--n_seeds", "1", "--out_dir", str(out), "--fig_dir", str(out),
+                                       "--tex_dir", str(out)]), "train.py")
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "diverged at epoch 0" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    assert run_script("part3/train.py", "--lr", "1e300").returncode == 2  # refused before training

@@ -6,6 +6,7 @@ install (`pip install -r requirements.txt` in a new virtual environment, as .ci/
 import ast
 import importlib.metadata
 import re
+import subprocess
 import sys
 
 import pytest
@@ -93,3 +94,14 @@ def test_every_imported_distribution_is_pinned_in_requirements_txt():
                 if normalized(name) not in requirements]
     if missing:
         pytest.fail("not pinned in requirements.txt: " + "; ".join(missing))
+
+
+def test_no_project_file_points_outside_the_clone():
+    """Beside a user's clone there is no ../shared: only tests and .ci/run may use it. A recorded
+    machine.txt keeps the command that was run, as it was run."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    offenders = [path for path in tracked.splitlines()
+                 if not path.startswith(("tests/", ".ci/")) and not path.endswith(("machine.txt", ".pdf", ".png"))
+                 and (ROOT / path).is_file() and re.search(r"\.\./shared|shared/(docs|data)",
+                                                           (ROOT / path).read_text(errors="replace"))]
+    assert offenders == []

@@ -515,7 +515,7 @@ def main(argv=None):
     args.figures.mkdir(parents=True, exist_ok=True)
     args.generated.mkdir(parents=True, exist_ok=True)
 
-    rows, curves = common.read_csv(runs), sweep.read_curves(args.results / "sweep_curves.csv")
+    rows, curves = sweep.read_runs(runs), sweep.read_curves(args.results / "sweep_curves.csv")
     add_curve_facts(rows, curves)
     table = sweep_table(rows)
     checks = check_table(rows)

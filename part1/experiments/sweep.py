@@ -148,6 +148,16 @@ def read_curves(path):
     return [row for rows in curves.values() for row in rows]
 
 
+def read_runs(path):
+    """The rows of sweep_runs.csv ([] before the first run); a file that is not one is a ValueError."""
+    rows = common.read_csv(path, missing_ok=True)
+    missing = [c for c in ("recipe", "model", "palindrome_length", "seed", "check", "eval_accuracy")
+               if rows and c not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: not a sweep results file (no column {', '.join(missing)})")
+    return rows
+
+
 def run_key(row):
     return row["recipe"], row["model"], int(row["palindrome_length"]), int(row["seed"]), row["check"] == "True"
 
@@ -313,7 +323,7 @@ def claim_run(args, todo):
             lock.acquire()
         except common.Busy:
             continue
-        if run in {run_key(r) for r in common.read_csv(args.output, missing_ok=True)}:
+        if run in {run_key(r) for r in read_runs(args.output)}:
             lock.release()  # recorded by another process since this one planned
             continue
         return run, lock
@@ -332,9 +342,9 @@ def main(argv=None):
     except ValueError as err:
         parser.error(str(err))
 
-    todo, skipped = plan(common.read_csv(args.output, missing_ok=True), args)
+    todo, skipped = plan(read_runs(args.output), args)
     print(f"{len(todo)} runs to do now in this shard (more may follow from their results; "
-          f"{len({run_key(r) for r in common.read_csv(args.output, missing_ok=True)})} runs already in {args.output})", flush=True)
+          f"{len({run_key(r) for r in read_runs(args.output)})} runs already in {args.output})", flush=True)
     if args.dry_run:
         hours = sum(step_seconds(m, T) * args.train_steps * (2 if c else 1) for _, m, T, _, c in todo) / 3600
         for run in todo:
@@ -369,7 +379,7 @@ def main(argv=None):
         print(f"[{k}] {name}: accuracy {result['eval_accuracy']:.4f} after {result['steps']} steps{scored} "
               f"({result['stop_reason']}, final length {result['final_length']}, {time.time() - start:.0f} s)",
               flush=True)
-        todo, skipped = plan(common.read_csv(args.output, missing_ok=True), args)
+        todo, skipped = plan(read_runs(args.output), args)
     print("nothing left to do in this shard" + (" (rerun once the other shards finish: the near and check passes "
                                                 "wait for their results)" if args.shard[1] > 1 else ""))
 

@@ -138,10 +138,9 @@ def plot_karate(results_path, fig_dir):
 
 def write_karate_tex(results_path, tex_dir):
     res = _load(results_path)
-    # the sample standard deviation, as in every other table (karate.json's accuracy_std is the population one)
     mean = res["accuracy_mean"]
     # one seed (a quick run) has no spread: its accuracy alone
-    std = f"{statistics.stdev(res['accuracies']):.3f}" if len(res["accuracies"]) > 1 else "n/a"
+    std = "n/a" if res["accuracy_std"] is None else f"{res['accuracy_std']:.3f}"
     accuracy = f"{mean:.3f} \\pm {std}" if std != "n/a" else f"{mean:.3f}"
     return _write_tex(Path(tex_dir) / "part3_karate.tex", Path(results_path).name, [
         r"\newcommand{\PartThreeKarateAccuracy}{\ensuremath{" + accuracy + "}}",

@@ -7,7 +7,7 @@
 set -euo pipefail
 jobs=${1:-1}
 pattern=${2:-.}
-book=${BOOK:-../shared/data/books/tiny_shakespeare.txt}
+book=${BOOK:-assets/tiny_shakespeare.txt}  # fetch it as assets/README.md says
 results=part2/results/benchmark/ablation
 
 run() {

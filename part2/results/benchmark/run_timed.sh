@@ -7,7 +7,7 @@
 # to OUT/NAME/ (the checkpoints stay in summaries/timed/); the machine's CPU and load are noted in
 # OUT/machine.txt.
 set -euo pipefail
-book=../shared/data/books/tiny_shakespeare.txt
+book=${BOOK:-assets/tiny_shakespeare.txt}  # fetch it as assets/README.md says
 out=${1:-part2/results/benchmark/timed}
 ten_minute_seeds=${2:-0 1 2}
 mkdir -p "$out"
