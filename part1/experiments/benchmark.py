@@ -211,7 +211,7 @@ def main(argv=None):
     command = " ".join(["python part1/experiments/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
     if "fused" in kernels and device.type == "cpu":
         fused.use("fused")
-        ready = (f"fused kernels ready in {fused.load_seconds:.1f} s (compiled on first use, then loaded from "
+        ready = (f"fused kernels ready in {fused.load_seconds:.2f} s (compiled on first use, then loaded from "
                  f"torch's extension cache)" if fused.load() else "fused kernels unavailable: both columns unfused")
     else:
         ready = "fused kernels not used" if device.type == "cpu" else "fused kernels are CPU-only: unfused on this device"

@@ -30,10 +30,13 @@ CHOICES = ("fused", "unfused")
 SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <algorithm>
 #include <cmath>
 
-// sigma(a) = 1 / (1 + e^-a); under -ffast-math GCC vectorises std::exp through glibc's libmvec.
-template <typename T> static inline T sigmoid(T a) { return T(1) / (T(1) + std::exp(-a)); }
+// sigma(a) = 1 / (1 + e^-a); under -ffast-math GCC vectorises std::exp through glibc's libmvec, and may
+// divide by a reciprocal estimate refined by Newton's method, which turns 1 / inf into nan: e^-a is
+// therefore kept finite (sigma(-80) = 1.8e-35, within 1e-34 of sigma at any a below).
+template <typename T> static inline T sigmoid(T a) { return T(1) / (T(1) + std::exp(std::min(-a, T(80)))); }
 
 // A 2-D block whose rows are contiguous (a step's view of bptt.py's buffers: its rows are strided).
 template <typename T> struct Rows {
@@ -141,9 +144,8 @@ void rnn_backward_step(torch::Tensor dh, torch::Tensor h, torch::Tensor da) {
 """
 
 FUNCTIONS = ["lstm_forward_step", "lstm_backward_step", "rnn_forward_step", "rnn_backward_step"]
-# -ffast-math lets GCC call glibc's vector exp (libmvec; not without its -ffinite-math-only, but the
-# vector exp still returns inf on overflow, and sigma(-1000) = 1 / (1 + inf) = 0). Where the CPU has
-# AVX-512, GCC uses 256-bit vectors unless asked for 512.
+# -ffast-math lets GCC call glibc's vector exp (libmvec), which it does not without -ffinite-math-only
+# (`sigmoid` keeps e^-a finite). Where the CPU has AVX-512, GCC uses 256-bit vectors unless asked for 512.
 FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp"]
 
 _choice = os.environ.get("PART1_KERNEL", "fused")
@@ -188,6 +190,8 @@ def load():
 
 def kernels_for(like):
     """The fused kernels for tensors like `like` (CPU, float32 or float64) when chosen, else None."""
+    if _choice not in CHOICES:
+        raise ValueError(f"PART1_KERNEL must be one of {', '.join(CHOICES)}, got '{_choice}'")
     if _choice != "fused" or like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
         return None
     return load()
