@@ -48,9 +48,10 @@ template <typename T> struct Rows {
   T* operator[](int64_t r) const { return data + r * stride; }
 };
 
-// body(r) for every row r < rows, split across torch's threads in chunks of at least 16K elements.
+// body(r) for every row r < rows, split across torch's threads in chunks of at least 4K elements:
+// PyTorch's own elementwise operations split only above 32K, leaving a 128 x 128 block to one core.
 template <typename F> static void for_rows(int64_t rows, int64_t cols, const F& body) {
-  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) body(r);
   });
 }
