@@ -3,9 +3,11 @@
     python part1/experiments/benchmark.py            # both thread settings; updates part1/results/benchmark.md
 
 Each round times a few training steps (forward, backward, RMSprop step) of the hand-written model
-and of the PyTorch module with the same linear read-out, on the same inputs, one after the other;
-the ratio of the two times is taken per round, and the table gives its median and range over
-rounds, so that drifts in the machine's speed affect both sides alike.
+(with the fused gate kernels of part1/fast/fused.py and with PyTorch operations, --kernel), of the
+same model under autograd, of its matrix products alone (the floor), and of the PyTorch module with
+the same linear read-out, on the same inputs, one after the other; the ratio of each time to
+PyTorch's is taken per round, and the tables give its median (and range) over rounds, so that
+drifts in the machine's speed affect both sides alike.
 
 Two settings by default: one torch thread timed by the process's CPU time (time.process_time, which
 does not count the time the process waits while other programs use the CPU), and all cores timed
@@ -16,6 +18,7 @@ import argparse
 import math
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -208,7 +211,7 @@ def main(argv=None):
         parser.error("--lengths must be >= 2, --num_threads and --rounds >= 1")
     device = common.resolve_device(args.device)
     kernels = list(dict.fromkeys(args.kernel))
-    command = " ".join(["python part1/experiments/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(["python", "part1/experiments/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
     if "fused" in kernels and device.type == "cpu":
         fused.use("fused")
         ready = (f"fused kernels ready in {fused.load_seconds:.2f} s (compiled on first use, then loaded from "
