@@ -211,8 +211,9 @@ class LSTMRecurrence(torch.autograd.Function):
         H = inputs[input_dim:-1]  # column t: h^(t)
         # Views of every step made once (indexing in the loop costs more than the small operations)
         z, h, c, u = gates.unbind(0), H.unbind(1), C.unbind(0), U.unbind(0)
-        g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
         kernels = fused.kernels_for(x)
+        if not kernels:  # the gates one by one, for the PyTorch operations
+            g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
         for t in range(T):
             if t > 0:  # W_h h^(0) = 0
                 z[t].addmm_(W_h_scaled, h[t])
@@ -245,10 +246,12 @@ class LSTMRecurrence(torch.autograd.Function):
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
         d_pre_t = d_pre.view(four_n, T, batch).unbind(1)  # dL/d(pre-activations) of g, i, f, o at every step
         W_h_T = W_h.T.contiguous()  # a little faster in the products below than the transposed view
-        d_o, d_gif = d_pre[3].unbind(1), d_pre[:3].unbind(2)
-        f = gates.view(T, 4, n, batch)[:, 2].unbind(0)
-        local_o, local_gif, dh_to_dc = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0)
-        z, c, u, d_z = gates.unbind(0), C.unbind(0), U.unbind(0), d_pre.unbind(2)
+        if kernels:
+            z, c, u, d_z = gates.unbind(0), C.unbind(0), U.unbind(0), d_pre.unbind(2)
+        else:
+            d_o, d_gif = d_pre[3].unbind(1), d_pre[:3].unbind(2)
+            f = gates.view(T, 4, n, batch)[:, 2].unbind(0)
+            local_o, local_gif, dh_to_dc = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0)
         for t in reversed(range(T)):
             dh = grad_h(t, dH, ctx.last_only, W_h_T, d_pre_t[t + 1] if t < T - 1 else None)
             if kernels:  # the four lines below, with the local derivatives, in one C++ loop (fused.py)
