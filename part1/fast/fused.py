@@ -8,8 +8,8 @@ tanh(a) = 1 - 2 sigmoid(-2a) and the rows of g scaled by -2 as there.
 
 They are compiled on first use with torch.utils.cpp_extension.load_inline (a C++ compiler is needed
 at run time, not at install) and cached in torch's extension directory
-(TORCH_EXTENSIONS_DIR, by default ~/.cache/torch_extensions): the first run pays about a minute,
-later runs load the cached library in a fraction of a second. The library is built for this CPU
+(TORCH_EXTENSIONS_DIR, by default ~/.cache/torch_extensions): the first run pays 20-40 s on a
+2-core Xeon, later runs load the cached library in a fraction of a second. The library is built for this CPU
 (-march=native), so its name carries a hash of the CPU's flags as well as of the source.
 
 Which path bptt.py takes: the environment variable PART1_KERNEL=fused (the default) or unfused,
@@ -19,6 +19,7 @@ unfused path.
 """
 import hashlib
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -147,7 +148,8 @@ void rnn_backward_step(torch::Tensor dh, torch::Tensor h, torch::Tensor da) {
 FUNCTIONS = ["lstm_forward_step", "lstm_backward_step", "rnn_forward_step", "rnn_backward_step"]
 # -ffast-math lets GCC call glibc's vector exp (libmvec), which it does not without -ffinite-math-only
 # (`sigmoid` keeps e^-a finite). Where the CPU has AVX-512, GCC uses 256-bit vectors unless asked for 512.
-FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp"]
+FLAGS = ["-O3", "-march=native", *(["-mprefer-vector-width=512"] if platform.machine() in ("x86_64", "AMD64") else []),
+         "-ffast-math", "-fopenmp"]
 
 _choice = os.environ.get("PART1_KERNEL", "fused")
 _module = None  # the compiled kernels once loaded; False once loading failed
