@@ -192,6 +192,33 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
+def cpu_description():
+    """One line for benchmark tables: the CPU model as the OS reports it, /proc/cpuinfo's family and
+    model numbers, the widest vector extension its flags list (and AMX), logical CPUs and clock."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines():  # the first CPU
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    flags = set(fields.get("flags", fields.get("Features", "")).split())
+    vector = next((name for flag, name in [("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2"),
+                                           ("asimd", "NEON")] if flag in flags), "vector extension unknown")
+    parts = [cpu_name()]
+    if "cpu family" in fields:
+        parts.append(f"family {fields['cpu family']} model {fields.get('model', '?')}")
+    parts.append(vector + (" + AMX" if "amx_tile" in flags else ""))
+    parts.append(f"{os.cpu_count()} logical CPUs")
+    try:  # the highest clock where the OS exposes it, else the one /proc/cpuinfo reports now
+        clock = int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()) / 1000
+        parts.append(f"up to {clock:.0f} MHz")
+    except (OSError, ValueError):
+        if "cpu MHz" in fields:
+            parts.append(f"{float(fields['cpu MHz']):.0f} MHz")
+    return ", ".join(parts)
+
+
 def machine_name(device):
     """The CPU model (or the GPU's name, for a CUDA device)."""
     if device.type == "cuda":

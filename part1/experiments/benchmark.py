@@ -3,9 +3,11 @@
     python part1/experiments/benchmark.py            # both thread settings; updates part1/results/benchmark.md
 
 Each round times a few training steps (forward, backward, RMSprop step) of the hand-written model
-and of the PyTorch module with the same linear read-out, on the same inputs, one after the other;
-the ratio of the two times is taken per round, and the table gives its median and range over
-rounds, so that drifts in the machine's speed affect both sides alike.
+(with the fused gate kernels of part1/fast/fused.py and with PyTorch operations, --kernel), of the
+same model under autograd, of its matrix products alone (the floor), and of the PyTorch module with
+the same linear read-out, on the same inputs, one after the other; the ratio of each time to
+PyTorch's is taken per round, and the tables give its median (and range) over rounds, so that
+drifts in the machine's speed affect both sides alike.
 
 Two settings by default: one torch thread timed by the process's CPU time (time.process_time, which
 does not count the time the process waits while other programs use the CPU), and all cores timed
@@ -16,6 +18,7 @@ import argparse
 import math
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -27,6 +30,7 @@ import torch.nn as nn
 
 from part1 import common
 from part1.dataset import PalindromeDataset, encode_digits
+from part1.fast import fused
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
 
@@ -48,37 +52,79 @@ class TorchReference(nn.Module):
         return out[:, -1] @ self.W_ph.T + self.b_p
 
 
-def time_steps(model, optimizer, x, y, steps, clock):
+def training_step(model, optimizer, x, y):
+    loss = nn.functional.cross_entropy(model(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def time_steps(step, steps, clock, device):
     start = clock()
     for _ in range(steps):
-        loss = nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    if x.is_cuda:
+        step()
+    if device.type == "cuda":
         torch.cuda.synchronize()
     return (clock() - start) / steps
 
 
-def compare(kind, T, batch, hidden, rounds, device, clock):
-    """Median step times of the hand-written model (BPTT by hand), the same model under autograd
-    (`fast=False`) and the PyTorch module, and the median and range over rounds of hand-written / PyTorch."""
+def matrix_products(kind, T, batch, n, input_dim, device):
+    """The matrix products of one training step of the hand-written model and nothing else (bptt.py's
+    input projection of all steps, W_h h^(t-1) at every step, W_h^T dL/d(pre) back through every step,
+    the weight gradients' one product), on random numbers: the floor that the gate arithmetic adds to."""
+    rows = 4 * n if kind == "LSTM" else n
+
+    def randn(*shape):
+        return torch.randn(*shape, device=device)
+
+    W_x, W_h, W_h_T = randn(rows, input_dim), randn(rows, n), randn(n, rows)
+    x, pre, h = randn(T, input_dim, batch), randn(T, rows, batch), randn(n, batch)
+    inputs, d_pre = randn(input_dim + n + 1, T * batch), randn(rows, T * batch)
+
+    def step():
+        torch.matmul(W_x, x, out=pre)
+        for t in range(1, T):
+            pre[t].addmm_(W_h, h)
+        for t in range(1, T):
+            W_h_T @ pre[t]
+        inputs @ d_pre.T
+
+    return step
+
+
+def compare(kind, T, batch, hidden, rounds, device, clock, kernels):
+    """Median step times {variant: seconds} of the hand-written model with each kernel (bptt.py with or
+    without fused.py), the same model under autograd (`fast=False`), its matrix products alone ("floor")
+    and the PyTorch module; and {variant: (median, min, max) over rounds of its time / PyTorch's}."""
     torch.manual_seed(0)
     ours_class, ref_module = {"RNN": (VanillaRNN, nn.RNN), "LSTM": (LSTM, nn.LSTM)}[kind]
-    models = [ours_class(T - 1, 10, hidden, 10, device=device), ours_class(T - 1, 10, hidden, 10, device=device, fast=False),
-              TorchReference(ref_module, 10, hidden, 10).to(device)]
     x, y = PalindromeDataset(T).sample_batch(batch, torch.Generator().manual_seed(0))
     x, y = x.to(device), y.to(device)
-    opts = [torch.optim.RMSprop(m.parameters(), lr=1e-3) for m in models]
+
+    def trainer(model, kernel="unfused"):
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+
+        def step():
+            fused.use(kernel)
+            training_step(model, optimizer, x, y)
+
+        return step
+
+    variants = {kernel: trainer(ours_class(T - 1, 10, hidden, 10, device=device), kernel) for kernel in kernels}
+    variants["autograd"] = trainer(ours_class(T - 1, 10, hidden, 10, device=device, fast=False))
+    variants["floor"] = matrix_products(kind, T, batch, hidden, 10, device)
+    variants["PyTorch"] = trainer(TorchReference(ref_module, 10, hidden, 10).to(device))
     steps = max(2, 400 // T)
-    for model, opt in zip(models, opts, strict=True):  # warm-up
-        time_steps(model, opt, x, y, 2, clock)
-    times = [[], [], []]
+    for step in variants.values():  # warm-up
+        time_steps(step, 2, clock, device)
+    times = {name: [] for name in variants}
     for _ in range(rounds):
-        for model, opt, record in zip(models, opts, times, strict=True):
-            record.append(time_steps(model, opt, x, y, steps, clock))
-    ratios = [a / b for a, b in zip(times[0], times[2], strict=True)]
-    return [statistics.median(t) for t in times], statistics.median(ratios), min(ratios), max(ratios)
+        for name, step in variants.items():
+            times[name].append(time_steps(step, steps, clock, device))
+    fused.use(kernels[0])
+    ratios = {name: [a / b for a, b in zip(times[name], times["PyTorch"], strict=True)] for name in variants}
+    return ({name: statistics.median(t) for name, t in times.items()},
+            {name: (statistics.median(r), min(r), max(r)) for name, r in ratios.items()})
 
 
 def sampler_throughput(T=20, batch=128, seconds=1.0):
@@ -121,6 +167,28 @@ def update_tables(path, heading, table):
     path.write_text("\n".join(text))
 
 
+def tables(kind_rows, kernels):
+    """benchmark.md's two tables: step times of the default path (the first kernel) beside autograd and
+    PyTorch; then every kernel beside the floor, with the share of the gap to the floor left."""
+    main = ["| model | T | hand-written (ms/step) | autograd (ms/step) | PyTorch (ms/step) | ratio (median) "
+            "| ratio (range) |", "|---|---|---|---|---|---|---|"]
+    header = ["model", "T", *(f"{k} (ms/step)" for k in kernels), "floor (ms/step)",
+              *(f"{k} / PyTorch" for k in kernels), "floor / PyTorch"]
+    if "unfused" in kernels and len(kernels) > 1:
+        header.append("gap to the floor left by fused")
+    floor = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for kind, T, t, r in kind_rows:
+        lo, hi = r[kernels[0]][1:]
+        main.append(f"| {kind} | {T} | {t[kernels[0]] * 1e3:.2f} | {t['autograd'] * 1e3:.2f} | {t['PyTorch'] * 1e3:.2f} "
+                    f"| **{r[kernels[0]][0]:.2f}** | {lo:.2f}–{hi:.2f} |")
+        cells = [kind, str(T), *(f"{t[k] * 1e3:.2f}" for k in [*kernels, "floor"]),
+                 *(f"{r[k][0]:.2f}" for k in [*kernels, "floor"])]
+        if len(header) > len(cells):  # (fused - floor) / (unfused - floor)
+            cells.append(f"{(t['fused'] - t['floor']) / (t['unfused'] - t['floor']):.0%}")
+        floor.append("| " + " | ".join(cells) + " |")
+    return main, floor
+
+
 def main(argv=None):
     parser = common.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -133,12 +201,23 @@ def main(argv=None):
                         help="torch threads; one table each (1 thread: CPU time, more: wall clock)")
     parser.add_argument("--clock", choices=["cpu", "wall"],
                         help="force one clock: cpu = process CPU time, wall = elapsed time (use on a GPU)")
+    parser.add_argument("--kernel", nargs="+", choices=fused.CHOICES, default=list(fused.CHOICES),
+                        help="the hand-written BPTT's gate arithmetic: fused.py's C++ loops or PyTorch operations; "
+                             "the first is the one of the main table")
+    parser.add_argument("--note", default="", help="a sentence added to the tables (e.g. that the machine was shared)")
     parser.add_argument("--output", type=Path, default=ROOT / "part1" / "results" / "benchmark.md")
     args = parser.parse_args(argv)
     if min(args.lengths) < 2 or min(args.num_threads) < 1 or args.rounds < 1:
         parser.error("--lengths must be >= 2, --num_threads and --rounds >= 1")
-    device = torch.device(args.device)
-    command = " ".join(["python part1/experiments/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
+    device = common.resolve_device(args.device)
+    kernels = list(dict.fromkeys(args.kernel))
+    command = shlex.join(["python", "part1/experiments/benchmark.py", *(sys.argv[1:] if argv is None else argv)])
+    if "fused" in kernels and device.type == "cpu":
+        fused.use("fused")
+        ready = (f"fused kernels ready in {fused.load_seconds:.2f} s (compiled on first use, then loaded from "
+                 f"torch's extension cache)" if fused.load() else "fused kernels unavailable: both columns unfused")
+    else:
+        ready = "fused kernels not used" if device.type == "cpu" else "fused kernels are CPU-only: unfused on this device"
     fast, slow = sampler_throughput()
     for threads in dict.fromkeys(args.num_threads):
         torch.set_num_threads(threads)
@@ -151,24 +230,29 @@ def main(argv=None):
         rows = []
         for kind in ("RNN", "LSTM"):
             for T in args.lengths:
-                (ours, plain, ref), ratio, lo, hi = compare(kind, T, args.batch_size, args.num_hidden, args.rounds,
-                                                            device, clock)
-                rows.append(f"| {kind} | {T} | {ours * 1e3:.2f} | {plain * 1e3:.2f} | {ref * 1e3:.2f} "
-                            f"| **{ratio:.2f}** | {lo:.2f}–{hi:.2f} |")
-                print(rows[-1], flush=True)
+                rows.append((kind, T, *compare(kind, T, args.batch_size, args.num_hidden, args.rounds, device, clock,
+                                               kernels)))
+                print(f"{kind} T={T}", *(f"{k} {v[0]:.2f}" for k, v in rows[-1][3].items()), flush=True)
+        main_table, floor_table = tables(rows, kernels)
         update_tables(args.output, heading, [
             "",
+            f"CPU: {common.cpu_description() if device.type == 'cpu' else common.machine_name(device)}. "
             f"torch {torch.__version__}, Python {platform.python_version()}, NumPy {np.__version__}. "
             f"Batch {args.batch_size}, hidden {args.num_hidden}, one-hot digits; forward + backward + RMSprop "
-            f"step; {args.rounds} alternating rounds.",
+            f"step; {args.rounds} alternating rounds. {args.note}".rstrip(),
             "",
-            "Hand-written: the models as trained (BPTT by hand, `part1/fast/bptt.py`); autograd: the same models with "
-            "`fast=False` (the per-equation loop, differentiated by autograd); ratio: hand-written / PyTorch.",
+            f"Hand-written: the models as trained (BPTT by hand, `part1/fast/bptt.py`, gate arithmetic {kernels[0]}); "
+            "autograd: the same models with `fast=False` (the per-equation loop, differentiated by autograd); "
+            "ratio: hand-written / PyTorch.",
             "",
-            "| model | T | hand-written (ms/step) | autograd (ms/step) | PyTorch (ms/step) | ratio (median) "
-            "| ratio (range) |",
-            "|---|---|---|---|---|---|---|",
-            *rows,
+            *main_table,
+            "",
+            "Fused: each step's gate arithmetic as one C++ loop (`part1/fast/fused.py`); unfused: as PyTorch "
+            "operations. Floor: the hand-written model's matrix products alone, no gate arithmetic, read-out, "
+            "loss or optimizer; the gap left is (fused - floor) / (unfused - floor). "
+            f"{ready[0].upper()}{ready[1:]}.",
+            "",
+            *floor_table,
             "",
             f"Palindrome sampler (T = 20): {fast:,.0f} palindromes/s vectorized, {slow:,.0f} palindromes/s "
             f"through the template's `dataset[i]` ({fast / slow:,.0f}x).",

@@ -25,6 +25,8 @@ import weakref
 
 import torch
 
+from part1.fast import fused
+
 
 def tanh(a, out):
     """tanh(a) = 1 - 2 sigmoid(-2a), written to `out` (which may be `a`).
@@ -108,6 +110,25 @@ def grad_h(t, dH, last_only, W_T, d_pre_next):
     return W_T @ d_pre_next if last_only else torch.addmm(dH[:, t], W_T, d_pre_next)
 
 
+def local_derivatives(gates, C, U, local, tanh_c, dh_to_dc):
+    """The local derivatives of every LSTM step at once (tanh' = 1 - tanh^2, sigma' = sigma (1 - sigma)):
+
+    local[t] = d(g * i, g * i, c^(t-1) * f, tanh(c^(t)) * o)/d(pre-activations of g, i, f, o), and
+    dh_to_dc[t] = d h^(t)/d c^(t) = o tanh'(c^(t)), from the gates, c^(t) and u^(t) saved by the forward pass.
+    """
+    T, four_n, batch = gates.shape
+    n = four_n // 4
+    g, i, f, o = gates.view(T, 4, n, batch).unbind(1)
+    one = gates.new_ones(())
+    torch.add(one, U, alpha=-2, out=tanh_c)  # tanh(c^(t)) = 1 - 2 u^(t)
+    torch.addcmul(one, g, g, value=-1, out=local[:, 0]).mul_(i)
+    torch.addcmul(gates[:, n:], gates[:, n:], gates[:, n:], value=-1, out=local[:, 1:].view(T, 3 * n, batch))
+    local[:, 1].mul_(g)
+    local[:, 2].mul_(C[:-1])
+    local[:, 3].mul_(tanh_c)
+    torch.addcmul(one, tanh_c, tanh_c, value=-1, out=dh_to_dc).mul_(o)
+
+
 class RNNRecurrence(torch.autograd.Function):
     """h^(t) = tanh(a^(t)),  a^(t) = W_hx x^(t) + W_hh h^(t-1) + b_h,  h^(0) = 0   (Eq. 1).
 
@@ -126,10 +147,14 @@ class RNNRecurrence(torch.autograd.Function):
         torch.addmm(b_h[:, None], W_hx, x.reshape(T * batch, -1).T, out=A.view(n, T * batch))
         H = inputs[input_dim:-1]  # column t: h^(t)
         a, h = A.unbind(1), H.unbind(1)  # views of every step, made once
+        kernels = fused.kernels_for(x)
         for t in range(T):
             if t > 0:  # W_hh h^(0) = 0
                 a[t].addmm_(W_hh, h[t])
-            tanh(a[t], out=h[t + 1])  # Eq. 1
+            if kernels:
+                kernels.rnn_forward_step(a[t], h[t + 1])  # Eq. 1, one C++ loop (fused.py)
+            else:
+                tanh(a[t], out=h[t + 1])  # Eq. 1
         give_back("RNN pre-activations", scratch)
         ctx.save_for_backward(inputs, W_hh, W_hx)
         ctx.last_only = last_only
@@ -145,13 +170,17 @@ class RNNRecurrence(torch.autograd.Function):
         T, batch = H.shape[1] - 1, H.shape[2]
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
         scratch, (dA,) = take("RNN backward", [(n, T, batch)], inputs)
-        # tanh'(a^(t)) = 1 - h^(t)^2 for every t at once; becomes dL/da^(t) below
-        torch.addcmul(inputs.new_ones(()), H[:, 1:], H[:, 1:], value=-1, out=dA)
-        da = dA.unbind(1)
+        kernels = fused.kernels_for(inputs)
+        if not kernels:  # tanh'(a^(t)) = 1 - h^(t)^2 for every t at once; becomes dL/da^(t) below
+            torch.addcmul(inputs.new_ones(()), H[:, 1:], H[:, 1:], value=-1, out=dA)
+        da, h = dA.unbind(1), H.unbind(1)
         W_hh_T = W_hh.T.contiguous()  # a little faster in the products below than the transposed view
         for t in reversed(range(T)):
             dh = grad_h(t, dH, ctx.last_only, W_hh_T, da[t + 1] if t < T - 1 else None)
-            da[t].mul_(dh)  # dL/da^(t) = dL/dh^(t) * tanh'(a^(t))
+            if kernels:
+                kernels.rnn_backward_step(dh.contiguous(), h[t + 1], da[t])  # the line below with tanh' in one C++ loop
+            else:
+                da[t].mul_(dh)  # dL/da^(t) = dL/dh^(t) * tanh'(a^(t))
         dW_hx, dW_hh, db_h = weight_grads(dA, inputs, input_dim)
         dx = grad_x(W_hx, dA) if ctx.needs_input_grad[0] else None
         give_back("RNN backward", scratch)
@@ -189,10 +218,15 @@ class LSTMRecurrence(torch.autograd.Function):
         H = inputs[input_dim:-1]  # column t: h^(t)
         # Views of every step made once (indexing in the loop costs more than the small operations)
         z, h, c, u = gates.unbind(0), H.unbind(1), C.unbind(0), U.unbind(0)
-        g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
+        kernels = fused.kernels_for(x)
+        if not kernels:  # the gates one by one, for the PyTorch operations
+            g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
         for t in range(T):
             if t > 0:  # W_h h^(0) = 0
                 z[t].addmm_(W_h_scaled, h[t])
+            if kernels:  # the five lines below in one C++ loop (fused.py)
+                kernels.lstm_forward_step(z[t], c[t], c[t + 1], u[t], h[t + 1])
+                continue
             z[t].sigmoid_()  # Eq. 5-7
             torch.add(one, g[t], alpha=-2, out=g[t])  # Eq. 4
             torch.mul(c[t], f[t], out=c[t + 1]).addcmul_(g[t], i[t])  # Eq. 8
@@ -210,27 +244,26 @@ class LSTMRecurrence(torch.autograd.Function):
         T, four_n, batch = gates.shape
         n = four_n // 4
         input_dim = inputs.shape[0] - n - 1
-        g, i, f, o = gates.view(T, 4, n, batch).unbind(1)
         shapes = (T, 4, n, batch), (T, n, batch), (T, n, batch), (4, n, T, batch), (n, batch)
         scratch, (local, tanh_c, dh_to_dc, d_pre, dc) = take("LSTM backward", shapes, gates)
-        # The local derivatives of every step at once (tanh' = 1 - tanh^2, sigma' = sigma (1 - sigma)):
-        # local[t] = d(g * i, g * i, c^(t-1) * f, tanh(c^(t)) * o)/d(pre-activations of g, i, f, o)
-        one = gates.new_ones(())
-        torch.add(one, U, alpha=-2, out=tanh_c)  # tanh(c^(t)) = 1 - 2 u^(t)
-        torch.addcmul(one, g, g, value=-1, out=local[:, 0]).mul_(i)
-        torch.addcmul(gates[:, n:], gates[:, n:], gates[:, n:], value=-1, out=local[:, 1:].view(T, 3 * n, batch))
-        local[:, 1].mul_(g)
-        local[:, 2].mul_(C[:-1])
-        local[:, 3].mul_(tanh_c)
-        torch.addcmul(one, tanh_c, tanh_c, value=-1, out=dh_to_dc).mul_(o)  # d h^(t)/d c^(t) = o tanh'(c^(t))
+        kernels = fused.kernels_for(gates)
+        if not kernels:  # the fused kernel computes them step by step
+            local_derivatives(gates, C, U, local, tanh_c, dh_to_dc)
         dc.zero_()  # dL/dc^(t), carried back from step t+1 through f
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
         d_pre_t = d_pre.view(four_n, T, batch).unbind(1)  # dL/d(pre-activations) of g, i, f, o at every step
         W_h_T = W_h.T.contiguous()  # a little faster in the products below than the transposed view
-        d_o, d_gif = d_pre[3].unbind(1), d_pre[:3].unbind(2)
-        local_o, local_gif, dh_to_dc, f = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0), f.unbind(0)
+        if kernels:
+            z, c, u, d_z = gates.unbind(0), C.unbind(0), U.unbind(0), d_pre.unbind(2)
+        else:
+            d_o, d_gif = d_pre[3].unbind(1), d_pre[:3].unbind(2)
+            f = gates.view(T, 4, n, batch)[:, 2].unbind(0)
+            local_o, local_gif, dh_to_dc = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0)
         for t in reversed(range(T)):
             dh = grad_h(t, dH, ctx.last_only, W_h_T, d_pre_t[t + 1] if t < T - 1 else None)
+            if kernels:  # the four lines below, with the local derivatives, in one C++ loop (fused.py)
+                kernels.lstm_backward_step(dh.contiguous(), z[t], c[t], u[t], dc, d_z[t])  # dh^(T): a transposed view
+                continue
             torch.mul(dh, local_o[t], out=d_o[t])  # Eq. 9 back to o
             dc.addcmul_(dh, dh_to_dc[t])  # Eq. 9 back to c^(t)
             torch.mul(dc, local_gif[t], out=d_gif[t])  # Eq. 8 back to g, i, f

@@ -1,0 +1,200 @@
+"""The gate arithmetic of one time step of bptt.py as one C++ loop (a "fused" kernel).
+
+With PyTorch operations, one LSTM step's elementwise work (Eq. 4-9 after the matrix product) is
+about a dozen kernels, each a pass over a (num_hidden, batch) block with its own call overhead; at
+batch 128 and hidden 128 that overhead is most of their cost. The kernels here do the work of a
+step, forward or backward, in one pass over the block: the same formulas as bptt.py's loops, with
+tanh(a) = 1 - 2 sigmoid(-2a) and the rows of g scaled by -2 as there.
+
+They are compiled on first use with torch.utils.cpp_extension.load_inline (a C++ compiler is needed
+at run time, not at install) and cached in torch's extension directory
+(TORCH_EXTENSIONS_DIR, by default ~/.cache/torch_extensions): the first run pays 20-40 s on a
+2-core Xeon, later runs load the cached library in a fraction of a second. The library is built for this CPU
+(-march=native), so its name carries a hash of the CPU's flags as well as of the source.
+
+Which path bptt.py takes: the environment variable PART1_KERNEL=fused (the default) or unfused,
+or `use("fused" | "unfused")` from Python. Where the kernel cannot be built, bptt.py says so in one
+line on stderr and runs the PyTorch operations (the unfused path). CUDA tensors always take the
+unfused path.
+"""
+import hashlib
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+CHOICES = ("fused", "unfused")
+
+SOURCE = r"""
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <cmath>
+
+// sigma(a) = 1 / (1 + e^-a); under -ffast-math GCC vectorises std::exp through glibc's libmvec, and may
+// divide by a reciprocal estimate refined by Newton's method, which turns 1 / inf into nan: e^-a is
+// therefore kept finite (sigma(-80) = 1.8e-35, within 1e-34 of sigma at any a below).
+template <typename T> static inline T sigmoid(T a) { return T(1) / (T(1) + std::exp(std::min(-a, T(80)))); }
+
+// A 2-D block whose rows are contiguous (a step's view of bptt.py's buffers: its rows are strided).
+template <typename T> struct Rows {
+  T* data;
+  int64_t stride;
+  explicit Rows(const torch::Tensor& x) : data(x.data_ptr<T>()), stride(x.stride(0)) {
+    TORCH_CHECK(x.dim() == 2 && (x.stride(1) == 1 || x.size(1) == 1), "fused kernels need blocks with contiguous rows");
+  }
+  T* operator[](int64_t r) const { return data + r * stride; }
+};
+
+// body(r) for every row r < rows, split across torch's threads in chunks of at least 4K elements:
+// PyTorch's own elementwise operations split only above 32K, leaving a 128 x 128 block to one core.
+template <typename F> static void for_rows(int64_t rows, int64_t cols, const F& body) {
+  at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) body(r);
+  });
+}
+
+// Eq. 4-9 at one step. z: the pre-activations [g; i; f; o] (4n, batch), the rows of g scaled by -2,
+// overwritten with the gates; c_prev = c^(t-1), and out c = c^(t), u = sigma(-2 c^(t)), h = h^(t).
+template <typename T> static void lstm_forward(const torch::Tensor& z_, const torch::Tensor& c_prev_,
+    const torch::Tensor& c_, const torch::Tensor& u_, const torch::Tensor& h_) {
+  Rows<T> z(z_), c_prev(c_prev_), c(c_), u(u_), h(h_);
+  const int64_t n = c_.size(0), batch = c_.size(1);
+  for_rows(n, batch, [&](int64_t j) {
+    T *g = z[j], *i = z[n + j], *f = z[2 * n + j], *o = z[3 * n + j];
+    T *cp = c_prev[j], *cj = c[j], *uj = u[j], *hj = h[j];
+#pragma omp simd
+    for (int64_t b = 0; b < batch; ++b) {
+      g[b] = 1 - 2 * sigmoid(g[b]);  // Eq. 4: tanh(a) = 1 - 2 sigma(-2a)
+      i[b] = sigmoid(i[b]);  // Eq. 5
+      f[b] = sigmoid(f[b]);  // Eq. 6
+      o[b] = sigmoid(o[b]);  // Eq. 7
+      cj[b] = g[b] * i[b] + cp[b] * f[b];  // Eq. 8
+      uj[b] = sigmoid(-2 * cj[b]);
+      hj[b] = o[b] - 2 * uj[b] * o[b];  // Eq. 9: tanh(c) = 1 - 2u
+    }
+  });
+}
+
+// One step of BPTT back through Eq. 9-4: from dh = dL/dh^(t) and dc = dL/dc^(t) carried from step t+1,
+// d_pre (4, n, batch) = dL/d(pre-activations of g, i, f, o), and dc becomes dL/dc^(t-1).
+template <typename T> static void lstm_backward(const torch::Tensor& dh_, const torch::Tensor& gates_,
+    const torch::Tensor& c_prev_, const torch::Tensor& u_, const torch::Tensor& dc_, const torch::Tensor& d_pre_) {
+  Rows<T> dh(dh_), gates(gates_), c_prev(c_prev_), u(u_), dc(dc_);
+  TORCH_CHECK(d_pre_.dim() == 3 && (d_pre_.stride(2) == 1 || d_pre_.size(2) == 1), "d_pre: (4, n, batch), contiguous rows");
+  T* d_pre = d_pre_.data_ptr<T>();
+  const int64_t n = dc_.size(0), batch = dc_.size(1), gate_stride = d_pre_.stride(0), row_stride = d_pre_.stride(1);
+  for_rows(n, batch, [&](int64_t j) {
+    T *g = gates[j], *i = gates[n + j], *f = gates[2 * n + j], *o = gates[3 * n + j];
+    T *dhj = dh[j], *cp = c_prev[j], *uj = u[j], *dcj = dc[j], *d_g = d_pre + j * row_stride;
+    T *d_i = d_g + gate_stride, *d_f = d_i + gate_stride, *d_o = d_f + gate_stride;
+#pragma omp simd
+    for (int64_t b = 0; b < batch; ++b) {
+      T tanh_c = 1 - 2 * uj[b];
+      d_o[b] = dhj[b] * tanh_c * o[b] * (1 - o[b]);  // Eq. 9 back to o (sigma' = sigma (1 - sigma))
+      T d_c = dcj[b] + dhj[b] * o[b] * (1 - tanh_c * tanh_c);  // Eq. 9 back to c^(t) (tanh' = 1 - tanh^2)
+      d_g[b] = d_c * i[b] * (1 - g[b] * g[b]);  // Eq. 8 back to g
+      d_i[b] = d_c * g[b] * i[b] * (1 - i[b]);  // Eq. 8 back to i
+      d_f[b] = d_c * cp[b] * f[b] * (1 - f[b]);  // Eq. 8 back to f
+      dcj[b] = d_c * f[b];  // dL/dc^(t-1), through c^(t) = ... + c^(t-1) * f
+    }
+  });
+}
+
+// Eq. 1 after the matrix product: h = tanh(a) = 1 - 2 sigma(-2a).
+template <typename T> static void rnn_forward(const torch::Tensor& a_, const torch::Tensor& h_) {
+  Rows<T> a(a_), h(h_);
+  const int64_t batch = a_.size(1);
+  for_rows(a_.size(0), batch, [&](int64_t j) {
+    T *aj = a[j], *hj = h[j];
+#pragma omp simd
+    for (int64_t b = 0; b < batch; ++b) hj[b] = 1 - 2 * sigmoid(-2 * aj[b]);
+  });
+}
+
+// Eq. 1 backward: da = dL/da^(t) = dL/dh^(t) * tanh'(a^(t)) = dh * (1 - h^2).
+template <typename T> static void rnn_backward(const torch::Tensor& dh_, const torch::Tensor& h_, const torch::Tensor& da_) {
+  Rows<T> dh(dh_), h(h_), da(da_);
+  const int64_t batch = h_.size(1);
+  for_rows(h_.size(0), batch, [&](int64_t j) {
+    T *dhj = dh[j], *hj = h[j], *daj = da[j];
+#pragma omp simd
+    for (int64_t b = 0; b < batch; ++b) daj[b] = dhj[b] * (1 - hj[b] * hj[b]);
+  });
+}
+
+void lstm_forward_step(torch::Tensor z, torch::Tensor c_prev, torch::Tensor c, torch::Tensor u, torch::Tensor h) {
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_forward_step", [&] { lstm_forward<scalar_t>(z, c_prev, c, u, h); });
+}
+
+void lstm_backward_step(torch::Tensor dh, torch::Tensor gates, torch::Tensor c_prev, torch::Tensor u, torch::Tensor dc,
+                        torch::Tensor d_pre) {
+  AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "lstm_backward_step",
+                             [&] { lstm_backward<scalar_t>(dh, gates, c_prev, u, dc, d_pre); });
+}
+
+void rnn_forward_step(torch::Tensor a, torch::Tensor h) {
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "rnn_forward_step", [&] { rnn_forward<scalar_t>(a, h); });
+}
+
+void rnn_backward_step(torch::Tensor dh, torch::Tensor h, torch::Tensor da) {
+  AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "rnn_backward_step", [&] { rnn_backward<scalar_t>(dh, h, da); });
+}
+"""
+
+FUNCTIONS = ["lstm_forward_step", "lstm_backward_step", "rnn_forward_step", "rnn_backward_step"]
+# -ffast-math lets GCC call glibc's vector exp (libmvec), which it does not without -ffinite-math-only
+# (`sigmoid` keeps e^-a finite). Where the CPU has AVX-512, GCC uses 256-bit vectors unless asked for 512.
+FLAGS = ["-O3", "-march=native", *(["-mprefer-vector-width=512"] if platform.machine() in ("x86_64", "AMD64") else []),
+         "-ffast-math", "-fopenmp"]
+
+_choice = os.environ.get("PART1_KERNEL", "fused")
+_module = None  # the compiled kernels once loaded; False once loading failed
+load_seconds = None  # how long loading took (compiling, or reading the cache)
+
+
+def use(choice):
+    """Choose the path of bptt.py from now on: "fused" (where it can be built) or "unfused"."""
+    global _choice
+    if choice not in CHOICES:
+        raise ValueError(f"kernel must be one of {', '.join(CHOICES)}, got '{choice}'")
+    _choice = choice
+
+
+def cpu_flags():
+    """The CPU's feature flags as /proc/cpuinfo lists them ('' where there is no such file)."""
+    try:
+        return next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return ""
+
+
+def load():
+    """Compile (or load from the cache) and return the kernels; None, with one line on stderr, where that fails."""
+    global _module, load_seconds
+    if _module is None:
+        from torch.utils import cpp_extension  # imported here: it takes a while, and the unfused path does not need it
+
+        key = hashlib.sha256("\n".join([SOURCE, *FLAGS, cpu_flags(), torch.__version__]).encode()).hexdigest()[:12]
+        start = time.perf_counter()
+        try:
+            _module = cpp_extension.load_inline(f"part1_fused_{key}", SOURCE, functions=FUNCTIONS,
+                                                extra_cflags=FLAGS, extra_ldflags=["-fopenmp"])
+        except Exception as e:  # no compiler, a failed build, a library that does not load: all the same to us
+            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            print(f"part1: fused kernels unavailable ({first_line[:200]}); using PyTorch operations", file=sys.stderr)
+            _module = False
+        load_seconds = time.perf_counter() - start
+    return _module or None
+
+
+def kernels_for(like):
+    """The fused kernels for tensors like `like` (CPU, float32 or float64) when chosen, else None."""
+    if _choice not in CHOICES:
+        raise ValueError(f"PART1_KERNEL must be one of {', '.join(CHOICES)}, got '{_choice}'")
+    if _choice != "fused" or like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
+        return None
+    return load()

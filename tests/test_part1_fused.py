@@ -1,0 +1,151 @@
+"""The fused gate kernels (part1/fast/fused.py) against the PyTorch operations they replace, autograd
+and torch.nn; the fall-back where they cannot be built; the benchmark that times them."""
+import shutil
+
+import pytest
+import torch
+
+from part1 import common
+from part1.fast import bptt, fused
+from part1.fast.bptt import LSTMRecurrence, RNNRecurrence
+from tests import test_part1_bptt, test_part1_models
+from tests.scripts import run_python, run_script
+from tests.test_part1_models import CASES, lstm_pair, rnn_pair
+
+KERNELS = pytest.mark.parametrize("kernel", fused.CHOICES)
+
+
+@pytest.fixture(autouse=True)
+def restore_choice():
+    choice = fused._choice
+    yield
+    fused.use(choice)
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler: the unfused path runs")
+def test_the_kernels_build_where_there_is_a_compiler():
+    """The default path is the fused one: a machine with a compiler must build it, not fall back."""
+    assert fused.load() is not None
+
+
+@KERNELS
+@pytest.mark.parametrize("length,batch", CASES)
+@pytest.mark.parametrize("make_pair", [rnn_pair, lstm_pair], ids=["rnn", "lstm"])
+def test_each_kernel_gives_pytorchs_output_and_every_gradient(kernel, make_pair, length, batch):
+    fused.use(kernel)
+    test_part1_models.test_output_and_every_gradient_equal_pytorch(make_pair, 10, length, batch)
+
+
+@KERNELS
+@pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])
+def test_each_kernel_passes_gradcheck(kernel, recurrence, gates):
+    fused.use(kernel)
+    test_part1_models.test_hand_written_bptt_passes_gradcheck_with_a_loss_on_every_hidden_state(recurrence, gates)
+    test_part1_bptt.test_last_state_only_passes_gradcheck_and_equals_the_last_of_all_states(recurrence, gates)
+
+
+def outputs_and_grads(recurrence, gates, dtype, last_only, kernel, scale=0.7, seed=0):
+    """h of the recurrence on random inputs and the gradients of a random linear loss on it."""
+    fused.use(kernel)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(9, 16, 10, generator=gen, dtype=dtype)
+    weights = [(torch.randn(*shape, generator=gen, dtype=dtype) * scale).requires_grad_()
+               for shape in [(12 * gates, 10), (12 * gates, 12), (12 * gates,)]]
+    h = recurrence.apply(x, *weights, last_only)
+    (h * torch.randn(h.shape, generator=gen, dtype=dtype)).sum().backward()
+    return [h.detach(), *(w.grad for w in weights)]
+
+
+@pytest.mark.parametrize("last_only", [False, True])
+@pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])
+def test_fused_equals_unfused_in_float64_and_to_rounding_in_float32(recurrence, gates, last_only):
+    for dtype, tolerance in [(torch.float64, 1e-12), (torch.float32, 1e-5)]:
+        ours = outputs_and_grads(recurrence, gates, dtype, last_only, "fused")
+        theirs = outputs_and_grads(recurrence, gates, dtype, last_only, "unfused")
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.dtype == dtype and (a - b).abs().max() < tolerance * (1 + b.abs().max())
+
+
+@pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])
+def test_saturated_gates_stay_finite_and_equal(recurrence, gates):
+    """Pre-activations in the hundreds (weights 60x): e^-a overflows inside sigma, which must still give 0 and 1.
+    (In float32 the gradients of saturated gates are rounding noise, sigma' = sigma (1 - sigma) with
+    1 - sigma near its last bit, so only the outputs are compared there.)"""
+    for dtype, compared, tolerance in [(torch.float64, 4, 1e-9), (torch.float32, 1, 1e-4)]:
+        ours = outputs_and_grads(recurrence, gates, dtype, False, "fused", scale=60.0)
+        theirs = outputs_and_grads(recurrence, gates, dtype, False, "unfused", scale=60.0)
+        assert all(torch.isfinite(a).all() for a in ours)
+        for a, b in zip(ours[:compared], theirs[:compared], strict=True):
+            assert (a - b).abs().max() < tolerance * (1 + b.abs().max())
+
+
+def test_the_unfused_choice_runs_no_kernel_and_bad_choices_are_refused(monkeypatch):
+    x = torch.zeros(2, 3)
+    fused.use("unfused")
+    assert fused.kernels_for(x) is None
+    fused.use("fused")
+    assert fused.kernels_for(x) is fused.load()
+    assert fused.kernels_for(x.to(torch.bfloat16)) is None  # the kernels are float32 and float64 only
+    with pytest.raises(ValueError, match="fused, unfused"):
+        fused.use("fast")
+    monkeypatch.setattr(fused, "_choice", "fast")  # as from PART1_KERNEL=fast
+    with pytest.raises(ValueError, match="PART1_KERNEL"):
+        fused.kernels_for(x)
+
+
+@pytest.mark.new_python
+def test_the_environment_variable_chooses_the_path():
+    code = ("import os; os.environ['PART1_KERNEL'] = '{}'; import torch; from part1.fast import fused; "
+            "print(fused.kernels_for(torch.zeros(1)) is None)")
+    assert run_python("-c", code.format("fused"), timeout=300).stdout.split() == ["False"]
+    result = run_python("-c", code.format("unfused"))
+    assert result.stdout.split() == ["True"] and result.stderr == ""
+
+
+def test_a_failed_build_falls_back_to_pytorch_operations_with_one_line(monkeypatch, capsys):
+    from torch.utils import cpp_extension
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Error building extension: g++: command not found\nmore detail")
+
+    expected = outputs_and_grads(LSTMRecurrence, 4, torch.float64, True, "unfused")
+    monkeypatch.setattr(cpp_extension, "load_inline", no_compiler)
+    monkeypatch.setattr(fused, "_module", None)
+    got = outputs_and_grads(LSTMRecurrence, 4, torch.float64, True, "fused")
+    outputs_and_grads(LSTMRecurrence, 4, torch.float64, True, "fused")  # says it once
+    for a, b in zip(got, expected, strict=True):
+        assert torch.equal(a, b)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "g++: command not found" in err and "using PyTorch operations" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tensors_take_the_unfused_path():
+    assert fused.kernels_for(torch.zeros(1, device="cuda")) is None
+
+
+def test_the_tanh_of_the_unfused_path_is_the_one_the_kernels_compute():
+    """Both paths write tanh(a) = 1 - 2 sigma(-2a); the RNN's forward kernel against bptt.tanh."""
+    a = torch.linspace(-30, 30, 4001, dtype=torch.float64).view(1, -1)
+    h = torch.empty_like(a)
+    fused.load().rnn_forward_step(a, h)
+    assert (h - bptt.tanh(a, out=torch.empty_like(a))).abs().max() < 1e-15
+
+
+def test_cpu_description_names_the_cpu_and_its_vector_extension():
+    text = common.cpu_description()
+    assert text.startswith(common.cpu_name())
+    assert any(name in text for name in ("AVX-512", "AVX2", "AVX", "SSE2", "NEON", "unknown"))
+
+
+def test_benchmark_writes_both_paths_and_the_floor(tmp_path):
+    out = tmp_path / "benchmark.md"
+    result = run_script("part1/experiments/benchmark.py", "--lengths", "3", "--batch_size", "4", "--num_hidden", "6",
+                        "--rounds", "1", "--num_threads", "1", "--note", "A test.", "--output", out)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert common.cpu_description() in text and "A test." in text and "kernels ready in" in text
+    main = [line for line in text.splitlines() if line.startswith(("| RNN | 3 |", "| LSTM | 3 |"))]
+    assert [len(line.split("|")) for line in main] == [9, 9, 11, 11]  # the main table, then fused, unfused, floor
+    times = [float(cell) for cell in main[3].split("|")[3:6]]  # LSTM: fused, unfused, floor (ms/step)
+    assert all(t > 0 for t in times) and times[2] < min(times[:2])
