@@ -33,7 +33,7 @@ def test_the_kernels_build_where_there_is_a_compiler():
 @pytest.mark.parametrize("make_pair", [rnn_pair, lstm_pair], ids=["rnn", "lstm"])
 def test_each_kernel_gives_pytorchs_output_and_every_gradient(kernel, make_pair, length, batch):
     fused.use(kernel)
-    test_part1_models.test_output_and_every_gradient_equal_pytorch(make_pair, 10, length, batch)
+    test_part1_models.test_output_and_every_gradient_equal_pytorch(make_pair, "fast", 10, length, batch)
 
 
 @KERNELS

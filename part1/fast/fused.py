@@ -178,6 +178,11 @@ def load():
     if _module is None:
         from torch.utils import cpp_extension  # imported here: it takes a while, and the unfused path does not need it
 
+        try:  # the ninja that requirements.txt installs, also where its virtual environment is not activated
+            import ninja
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        except ImportError:
+            pass  # a ninja on PATH, if any
         key = hashlib.sha256("\n".join([SOURCE, *FLAGS, cpu_flags(), torch.__version__]).encode()).hexdigest()[:12]
         start = time.perf_counter()
         try:
