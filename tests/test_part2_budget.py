@@ -1,4 +1,4 @@
-"""Part 2, issue 13: defaults that follow the budget, the fresh-state evaluation, divergence,
+"""Part 2: defaults that follow the budget, the fresh-state evaluation, divergence,
 bfloat16, weight tying, and books as they come (byte-order mark, CRLF, Gutenberg, non-ASCII)."""
 import csv
 import math

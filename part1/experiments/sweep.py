@@ -85,7 +85,7 @@ RECIPES = {
         "LSTM": {"options": {"input_dim": 10, "chrono": True}, "lengths": [5, 10, 20, 30, 50, 75, 100, 150, 200]},
     },
 }
-# The runs that answer the open questions first (issue 11): the tuned LSTM at T = 200, the template LSTM
+# The runs that answer the report's open questions first: the tuned LSTM at T = 200, the template LSTM
 # where the old rule gave up after 1,600 steps at chance and the tuned RNN at T = 30, seed by seed, round
 # robin; then the runs whose weights are committed to results/checkpoints/ (grads_over_time.py --trained
 # and probe.py read them).
