@@ -348,7 +348,8 @@ def train(config, progress=True, on_window=None, state_path=None):
     torch.manual_seed(config["seed"])
     T = config["input_length"] + 1
     model = build_model(config, device)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=config["learning_rate"])
+    # foreach: one call per update operation for all fourteen named parameters (the same numbers as one by one)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=config["learning_rate"], foreach=True)
     generator = torch.Generator(device=device).manual_seed(config["seed"])
     rules = StoppingRules(config)
     state = (RunState.restore(state_path, config, device, model, optimizer, generator)

@@ -102,7 +102,7 @@ def compare(kind, T, batch, hidden, rounds, device, clock, kernels):
     x, y = x.to(device), y.to(device)
 
     def trainer(model, kernel="unfused"):
-        optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, foreach=True)  # as part1/train.py
 
         def step():
             fused.use(kernel)

@@ -211,9 +211,8 @@ class LSTMRecurrence(torch.autograd.Function):
         _, (inputs, gates, C, U) = take("LSTM forward", shapes, x, owner=ctx)
         step_inputs(x, n, inputs)
         C[0] = 0  # c^(0)
-        # gates[t] starts as W_x x^(t) + b for every t at once; the loop adds W_h h^(t-1) in place.
-        torch.baddbmm(b[:, None] * scale, (W_x * scale).expand(T, -1, -1), x.transpose(1, 2), out=gates)
-        W_h_scaled = W_h * scale
+        # W_x x^(t) + W_h h^(t-1) + b in one product per step: [W_x, W_h, b] [x^(t); h^(t-1); 1]
+        W_scaled = torch.cat([W_x, W_h, b[:, None]], dim=1).mul_(scale)
         one = gates.new_ones(())
         H = inputs[input_dim:-1]  # column t: h^(t)
         # Views of every step made once (indexing in the loop costs more than the small operations)
@@ -221,9 +220,9 @@ class LSTMRecurrence(torch.autograd.Function):
         kernels = fused.kernels_for(x)
         if not kernels:  # the gates one by one, for the PyTorch operations
             g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
+        x_h_1 = inputs[:, :T].unbind(1)  # column t: [x^(t+1); h^(t); 1], what step t + 1 reads
         for t in range(T):
-            if t > 0:  # W_h h^(0) = 0
-                z[t].addmm_(W_h_scaled, h[t])
+            torch.mm(W_scaled, x_h_1[t], out=z[t])
             if kernels:  # the five lines below in one C++ loop (fused.py)
                 kernels.lstm_forward_step(z[t], c[t], c[t + 1], u[t], h[t + 1])
                 continue
