@@ -59,39 +59,22 @@ def fail(message, prog):
     sys.exit(1)
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def checked(convert, ok, requirement, name):
+    """An argparse type: `convert(text)`, refused with "must be <requirement>" unless `ok` of it."""
+    def parse(text):
+        value = convert(text)
+        if not ok(value):  # nan fails every comparison, so no float check lets it through
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+    parse.__name__ = name  # argparse names it in "invalid <name> value: 'abc'"
+    return parse
 
 
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not 0 < value < math.inf:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
-def finite_float(text):
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
-
-
-def non_negative_float(text):
-    value = finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+positive_int = checked(int, lambda v: v >= 1, "a positive integer", "positive_int")
+non_negative_int = checked(int, lambda v: v >= 0, "0 or more", "non_negative_int")
+positive_float = checked(float, lambda v: 0 < v < math.inf, "a positive finite number", "positive_float")
+finite_float = checked(float, math.isfinite, "a finite number", "finite_float")
+non_negative_float = checked(float, lambda v: 0 <= v < math.inf, "a finite number, 0 or more", "non_negative_float")
 
 
 def learning_rate(text):

@@ -60,18 +60,7 @@ BUDGET_DEFAULTS = (
 BFLOAT16_X86_FLAGS = ("avx512bw", "avx512vl", "avx512dq")
 
 
-def unit_interval(text):
-    value = float(text)
-    if not 0 < value <= 1:
-        raise common.argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
-def non_negative_float(text):
-    value = float(text)
-    if not value >= 0:  # also rejects nan
-        raise common.argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+unit_interval = common.checked(float, lambda v: 0 < v <= 1, "in (0, 1]", "unit_interval")
 
 
 def by_budget(option):
@@ -118,7 +107,7 @@ def add_training_options(p):
     p.add_argument("--linear_decay", action=common.argparse.BooleanOptionalAction, default=True,
                    help="also decay the learning rate linearly to 0 at the end of the run: at "
                         "--train_steps, or at --max_time seconds if that comes first")
-    p.add_argument("--weight_decay", type=non_negative_float, default=0.1,
+    p.add_argument("--weight_decay", type=common.non_negative_float, default=0.1,
                    help="AdamW's decoupled weight decay, on every parameter (0: plain Adam)")
     p.add_argument("--max_norm", type=common.positive_float, default=5.0,
                    help="clip the gradient to this norm")

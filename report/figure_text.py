@@ -5,9 +5,29 @@ prints that text at s * W / w points. `save` stores s in the PNG (text chunk SMA
 the DPI; tests/test_report.py reads both, the pixel width, and the width report.tex includes the
 figure at, and asks for 8 pt or more.
 
-The plotting scripts of every part use it:  from report.figure_text import save
+The plotting scripts of every part use it, and take from it where the report's figures and
+generated tables go and the style that makes the text print at a given size:
+
+    from report.figure_text import FIGURES, TEXT_WIDTH, print_style, save
 """
+from pathlib import Path
+
+import matplotlib
 import matplotlib.text
+
+matplotlib.use("Agg")  # figures are only written to files: no window, no display needed
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "report" / "figures"
+GENERATED = ROOT / "report" / "generated"  # numbers and tables, as LaTeX, that report.tex inputs
+TEXT_WIDTH = 5.5  # inches: figures are drawn at the width report.tex includes them at
+
+
+def print_style(points):
+    """rcParams under which every text of a figure drawn TEXT_WIDTH wide prints at `points`."""
+    keys = ("font.size", "axes.titlesize", "axes.labelsize", "legend.fontsize", "legend.title_fontsize",
+            "xtick.labelsize", "ytick.labelsize", "figure.titlesize")
+    return dict.fromkeys(keys, points)
 
 SMALLEST_FONT = "Smallest font (pt)"
 

@@ -72,7 +72,7 @@ def gradient_macros(path=GRADS_CSV):
                             if r["model"] == model and r["trained"] == trained)
             name = f"ReportGrad{tag}{short}"
             if len(points) < 2 or points[0][1] <= 0 or points[-1][1] <= 0:
-                for what in ("First", "Last", "Ratio", "Decay", "Min", "MinAt", "LastOverMin"):
+                for what in ("First", "Last", "Ratio", "Decay", "Min", "MinAt"):
                     macros[name + what] = "\\text{n/a}"
                 continue
             (t1, g1), (t2, g2) = points[0], points[-1]
@@ -85,7 +85,6 @@ def gradient_macros(path=GRADS_CSV):
             t_min, g_min = min(points, key=lambda p: p[1])
             macros[name + "Min"] = sci(g_min)
             macros[name + "MinAt"] = str(t_min)
-            macros[name + "LastOverMin"] = f"{g2 / g_min:,.0f}".replace(",", "\\,")
     macros["ReportGradLength"] = str(max((int(r["t"]) for r in rows), default=0) + 1)
     macros["ReportGradsTrained"] = "1" if any(r["trained"] == "True" for r in rows) else "0"
     macros["ReportGradsForgetBias"] = "1" if any(r["model"] == "LSTM b_f=1" for r in rows) else "0"

@@ -14,31 +14,24 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from part1 import common, grads_over_time
+from part1 import train as train_script
+from part1.experiments import rules, sweep
+from part1.experiments.rules import SOLVED
+from report.figure_text import FIGURES, GENERATED, ROOT, TEXT_WIDTH, print_style, save
 
-from part1 import common, grads_over_time  # noqa: E402
-from part1 import train as train_script  # noqa: E402
-from part1.experiments import rules, sweep  # noqa: E402
-from part1.experiments.rules import SOLVED  # noqa: E402
-from report.figure_text import save  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "part1" / "results"
-FIGURES = ROOT / "report" / "figures"
-GENERATED = ROOT / "report" / "generated"
 MODELS = ("RNN", "LSTM")
 MAIN_SEEDS = len(rules.MAIN_SEEDS)  # a length with fewer runs is still under way
 FIVE_SEEDS = tuple(str(seed) for seed in rules.MAIN_SEEDS + rules.NEAR_SEEDS)  # the main pass and the near seeds
 RECIPE_COLORS = {"onehot": "tab:blue", "raw": "tab:gray", "tuned": "tab:red", "curriculum": "tab:green",
                  "forget_bias": "tab:purple", "chrono": "tab:orange"}
-# Text of at least 8 pt in print: the figures are drawn at the size they are printed (the report's
-# text is 5.5 in wide) and saved without cropping or scaling.
-PRINT = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
-         "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.titlesize": 8}
-TEXT_WIDTH = 5.5  # inches
+# Text of 8 pt in print: the figures are drawn at the size they are printed and saved without
+# cropping or scaling.
+PRINT = print_style(8)
 # The template recipes and the tuned ones (with the LSTM's ablations): one appendix table each.
 TEMPLATE_PAIRS = [("onehot", "RNN"), ("onehot", "LSTM"), ("raw", "RNN"), ("raw", "LSTM")]
 TUNED_PAIRS = [("tuned", "RNN"), ("tuned", "LSTM"), ("curriculum", "LSTM"), ("forget_bias", "LSTM"),
@@ -62,7 +55,7 @@ def log_length_axis(ax, longest):
     ax.set_xscale("log")
     ticks = [T for T in (5, 10, 20, 50, 100, 200, 500) if T <= longest * 1.2]
     ax.set_xticks(ticks, [str(T) for T in ticks])
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("palindrome length T")
 
 
@@ -364,14 +357,10 @@ def plot_steps_to_solve(table, path):
                           if r["solved"] == "False"]
                 if failed:
                     ax.plot(*zip(*failed, strict=True), "x", color=color, markersize=4, label=None if solved else recipe)
-            ax.set_xscale("log")
             ax.set_yscale("log")
-            longest = max((T for (_, m), by_length in table.items() if m == model for T in by_length), default=500)
-            ticks = [T for T in (5, 10, 20, 50, 100, 200, 500) if T <= longest * 1.2]
-            ax.set_xticks(ticks, [str(T) for T in ticks])
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            log_length_axis(ax, max((T for (_, m), by_length in table.items() if m == model for T in by_length),
+                                    default=500))
             ax.set_title(model)
-            ax.set_xlabel("palindrome length T")
             ax.grid(alpha=0.3, which="both", linewidth=0.5)
         axes[0].set_ylabel("training steps")
         handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}

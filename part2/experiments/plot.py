@@ -4,18 +4,10 @@
 """
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from part1 import common  # noqa: E402
-from report.figure_text import save  # noqa: E402
-
-# Drawn at the report's text width (5.5 in) and included at it, so 9 pt here prints at 9 pt.
-PRINT_STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 9,
-               "xtick.labelsize": 9, "ytick.labelsize": 9}
-TEXT_WIDTH_IN = 5.5
+from part1 import common
+from report.figure_text import FIGURES, TEXT_WIDTH, print_style, save
 
 
 def read_metrics(path):
@@ -29,8 +21,8 @@ def read_metrics(path):
 
 def plot(run, out):
     m = read_metrics(Path(run) / "metrics.csv")
-    with plt.rc_context(PRINT_STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.35))
+    with plt.rc_context(print_style(9)):
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.35))
         for ax, what, unit in ((axes[0], "loss", "cross-entropy (nats/char)"),
                                (axes[1], "accuracy", "next-character accuracy")):
             for split, label, style in (
@@ -60,8 +52,7 @@ def main(argv=None):
     p.add_argument("--out", default=None,
                    help="image file (default: report/figures/part2_NAME_curves.png)")
     args = p.parse_args(argv)
-    figures = Path(__file__).resolve().parents[2] / "report" / "figures"
-    out = args.out or figures / f"part2_{Path(args.run).resolve().name}_curves.png"
+    out = args.out or FIGURES / f"part2_{Path(args.run).resolve().name}_curves.png"
     plot(args.run, out)
     print(out)
 

@@ -8,26 +8,17 @@ import math
 import statistics
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import networkx as nx
+from matplotlib.colors import ListedColormap
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import networkx as nx  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+from part1 import common
+from report.figure_text import FIGURES, GENERATED, ROOT, TEXT_WIDTH, print_style, save
 
-from part1 import common  # noqa: E402
-from report.figure_text import save  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT / "part3" / "results"
-FIGURES_DIR = ROOT / "report" / "figures"
-TEX_DIR = ROOT / "report" / "generated"
 FACTION_COLOURS = ("tab:blue", "tab:orange")
-# Figures are drawn at the size report.tex includes them (the text is 5.5 in wide), so 9 pt here
-# prints at about 9 pt; tests/test_report.py checks every figure's printed text size.
-PRINT_STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 9,
-               "xtick.labelsize": 9, "ytick.labelsize": 9}
-TEXT_WIDTH_IN = 5.5
+# 9 pt in print (tests/test_report.py checks every figure's printed text size).
+PRINT_STYLE = print_style(9)
 
 
 def _load(results_path):
@@ -110,7 +101,7 @@ def plot_karate(results_path, fig_dir):
     res = _load(results_path)
     leaders = res["config"]["labelled"]
     with plt.rc_context(PRINT_STYLE):
-        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.9))
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.9))
         for ax, key, title in zip(axes, ("embedding_before", "embedding_after"),
                                   ("(a) before training (random W)", "(b) after training"), strict=True):
             points = res[key]
@@ -207,7 +198,7 @@ def plot_oversmoothing(results_path, fig_dir):
     res = _load(results_path)
     depths = res["depths"]
     with plt.rc_context(PRINT_STYLE):
-        fig, axes = plt.subplots(2, 2, figsize=(TEXT_WIDTH_IN, 5.0), sharex=True)
+        fig, axes = plt.subplots(2, 2, figsize=(TEXT_WIDTH, 5.0), sharex=True)
         for ax, stage in zip(axes[0], ("init", "trained"), strict=True):
             for variant in OVERSMOOTHING_VARIANTS:
                 _mean_and_seeds(ax, depths, res[variant][stage]["energy"], variant)
@@ -251,7 +242,7 @@ def plot_oversmoothing(results_path, fig_dir):
         main_png = _save(fig, Path(fig_dir) / "oversmoothing.png")
 
         layers = res["layers"]
-        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.8))
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.8))
         for ax, name, ylabel in zip(axes, ("energy", "length"),
                                     ("relative Dirichlet energy", r"mean length of $h_i$"),
                                     strict=True):
@@ -413,9 +404,9 @@ def add_output_dirs(parser, results_file):
 
 def add_figure_dirs(parser):
     """--fig_dir and --tex_dir, where the figures and the LaTeX snippets go."""
-    parser.add_argument("--fig_dir", "--fig-dir", type=Path, default=FIGURES_DIR,
+    parser.add_argument("--fig_dir", "--fig-dir", type=Path, default=FIGURES,
                         help="where the figures go")
-    parser.add_argument("--tex_dir", "--tex-dir", type=Path, default=TEX_DIR,
+    parser.add_argument("--tex_dir", "--tex-dir", type=Path, default=GENERATED,
                         help="where the LaTeX snippets go")
 
 
