@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import re
 import signal
 import sys
 import threading
@@ -41,9 +42,15 @@ class StatedDefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def run(main, prog):
-    """Call main(); a user error (ValueError, OSError) or Ctrl-C becomes one line on stderr."""
+    """Call main(); a user error (ValueError, OSError), memory that cannot be had or Ctrl-C becomes one
+    line on stderr."""
     try:
         main()
+    except RuntimeError as e:
+        message = out_of_memory(e)
+        if message is None:
+            raise
+        fail(message, prog)
     except OSError as e:
         # e.g. "[Errno 2] No such file or directory: 'x'" becomes "x: No such file or directory".
         fail(f"{e.filename}: {e.strerror}" if e.filename else str(e), prog)
@@ -52,6 +59,16 @@ def run(main, prog):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def out_of_memory(error):
+    """The line for an allocation that failed (sizes that check_fits did not foresee), else None."""
+    text = str(error)
+    if not (isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in text):
+        return None
+    asked = re.search(r"allocate (\d+) bytes", text)
+    size = f" {int(asked.group(1)) / 2**30:,.1f} GiB" if asked else ""
+    return f"out of memory: could not allocate{size}; choose smaller sizes (see --help)"
 
 
 def fail(message, prog):

@@ -436,9 +436,12 @@ def main(argv=None):
     except ValueError as err:
         parser.error(str(err))
     n, T, gates = args.num_hidden, args.input_length + 1, 4 if args.model_type == "LSTM" else 1
-    # float32 weights with their gradients and optimizer state, and a step's saved activations over time
-    common.check_fits(4 * 3 * gates * n * (args.input_dim + n + 1) + 4 * 3 * gates * n * T * args.batch_size,
-                      f"--num_hidden {n} with --batch_size {args.batch_size} at T = {T}")
+    # float32 weights (read-out included) with their gradients and optimizer state, a step's saved
+    # activations over time, and the held-out set's digits and their encoding
+    common.check_fits(4 * 3 * (gates * n * (args.input_dim + n + 1) + args.num_classes * (n + 1))
+                      + 4 * 3 * gates * n * T * args.batch_size + (8 + 4 * args.input_dim) * T * args.eval_size,
+                      f"--num_hidden {n}, --num_classes {args.num_classes}, --batch_size {args.batch_size} "
+                      f"and --eval_size {args.eval_size} at T = {T}")
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result, model = train(config, progress=not args.quiet)
     if args.output:

@@ -147,11 +147,13 @@ def add_run_options(p):
     p.add_argument("--first_eval", type=common.non_negative_int, default=None,
                    help="also evaluate, sample, print both and save at this step, to see early "
                         "how the run goes (0: not); " + by_budget("first_eval"))
-    p.add_argument("--overwrite", action="store_true",
-                   help="start afresh in a --summary_path that holds an earlier run, deleting its files")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --summary_path; its options are kept except "
-                        + ", ".join(f"--{o}" for o in RUN_OPTIONS[:-1]))
+    fresh_or_resumed = p.add_mutually_exclusive_group()
+    fresh_or_resumed.add_argument("--overwrite", action="store_true",
+                                  help="start afresh in a --summary_path that holds an earlier run, "
+                                       "deleting its files")
+    fresh_or_resumed.add_argument("--resume", action="store_true",
+                                  help="continue the run saved in --summary_path; its options are kept "
+                                       "except " + ", ".join(f"--{o}" for o in RUN_OPTIONS[:-2]))
 
 
 def parse_args(argv=None):
@@ -536,10 +538,14 @@ def setup(args):
         if args.unigram_bias:
             model.init_output_bias(dataset.char_counts())
     else:
-        state = RunState(**ckpt["run"])
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        set_rng_states(ckpt["rng"], data_generator, sample_generator)
+        try:
+            state = RunState(**ckpt["run"])
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            set_rng_states(ckpt["rng"], data_generator, sample_generator)
+        except (TypeError, ValueError, RuntimeError, KeyError) as err:  # e.g. weights of another shape
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"--resume: {summary / 'checkpoint.pt'} does not match its own options ({first})") from None
     lock = claim_summary(args, summary)  # the first write into --summary_path
     log = RunLog(summary, None if ckpt is None else (ckpt["metrics_bytes"], ckpt["samples_bytes"]))
     return Run(args, device, dataset, model, optimizer, data_generator, sample_generator, state,

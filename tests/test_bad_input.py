@@ -19,14 +19,20 @@ CASES = [
     ("part1/train.py", ["--learning_rate", "1e6"], 2),
     ("part1/train.py", ["--forget_bias", "inf"], 2),
     ("part1/train.py", ["--num_hidden", "1000000000000"], 1),  # refused before allocating
+    ("part1/train.py", ["--num_classes", "1000000000000"], 1),
+    ("part1/train.py", ["--eval_size", "1000000000000"], 1),
     ("part1/experiments/sweep.py", ["--lengths", "1"], 2),
     ("part1/experiments/sweep.py", ["--shard", "2/2"], 2),
     ("part1/experiments/plot.py", ["--results", MISSING], 1),
     ("part1/experiments/plot.py", ["--no_such_option"], 2),
     ("part1/grads_over_time.py", ["--batch_size", "0"], 2),
+    ("part1/grads_over_time.py", ["--batch_size", "10000000000000"], 1),  # an allocation that fails
     ("part1/grads_over_time.py", ["--trained", "--rnn_checkpoint", f"{MISSING}.pt"], 1),
     ("part1/experiments/benchmark.py", ["--lengths", "x"], 2),
+    ("part1/experiments/benchmark.py", ["--batch_size", "0"], 2),
+    ("part1/experiments/benchmark.py", ["--num_hidden", "-1"], 2),
     ("part1/experiments/probe.py", ["--units", "x"], 2),
+    ("part1/experiments/probe.py", ["--train_size", "0"], 2),
     ("part1/experiments/probe.py", ["--checkpoints", f"{MISSING}.pt"], 1),
     ("part2/train.py", ["--seq_length", "0"], 2),
     ("part2/train.py", ["--txt_file", f"{MISSING}.txt", "--summary_path", MISSING], 1),
@@ -36,6 +42,7 @@ CASES = [
     ("part2/generate.py", ["--checkpoint", f"{MISSING}.pt", "--length", "10000000"], 2),
     ("part2/generate.py", ["--checkpoint", f"{MISSING}.pt", "--beam_size", "1000000"], 2),
     ("part2/train.py", ["--max_time", "inf"], 2),
+    ("part2/train.py", ["--weight_decay", "inf"], 2),
     ("part2/experiments/export.py", [MISSING], 2),
     ("part2/experiments/export.py", [MISSING, MISSING], 1),
     ("part2/experiments/plot.py", [MISSING], 1),
@@ -51,8 +58,10 @@ CASES = [
     ("part3/train.py", ["--dropout", "nan"], 2),
     ("part3/train.py", ["--lr", "inf"], 2),
     ("part3/train.py", ["--weight_decay", "-1"], 2),
+    ("part3/train.py", ["--hidden", "10000000000000"], 1),  # an allocation that fails
     ("part3/experiments/oversmoothing.py", ["--depths", "1", "4"], 2),
     ("part3/experiments/oversmoothing.py", ["--lr", "0"], 2),
+    ("part3/experiments/oversmoothing.py", ["--depths", "1000000000000"], 2),  # a layer each: no end
     ("part3/experiments/report_outputs.py", ["--results_dir", MISSING], 1),
     ("part3/experiments/report_outputs.py", ["--fig_dir"], 2),
 ]

@@ -307,10 +307,19 @@ def test_a_curve_written_twice_counts_once_the_last_time(tmp_path):
                                                                      ("1", "100", "0.5")]
 
 
+@pytest.mark.parametrize("name", ["acc.csv", "curves.csv"])
 @pytest.mark.parametrize("content", [b"a,b\n1,2\n", b"\x8f\x00garbage\xff\n"], ids=["other columns", "binary"])
-def test_a_results_file_that_is_not_the_sweeps_is_one_line_and_left_alone(tmp_path, content):
-    path = tmp_path / "acc.csv"
+def test_a_results_file_that_is_not_the_sweeps_is_one_line_and_left_alone(tmp_path, content, name):
+    path = tmp_path / name  # refused before any run, so no run's weights are written either
     path.write_bytes(content)
     proc = run("part1/experiments/sweep.py", *sweep_args(tmp_path))
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1 and str(path) in proc.stderr
     assert path.read_bytes() == content and not (tmp_path / "ckpt").exists()
+
+
+def test_plotting_refuses_a_results_file_without_runs(tmp_path):
+    (tmp_path / "sweep_runs.csv").write_text("")
+    proc = run("part1/experiments/plot.py", "--results", tmp_path, "--figures", tmp_path / "figures",
+               "--generated", tmp_path / "generated")
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("no runs yet (part1/experiments/sweep.py writes them)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep_runs.csv"]  # no empty figure or table

@@ -331,6 +331,21 @@ def test_resume_refuses_another_or_an_edited_book_and_an_incomplete_checkpoint(b
     assert "no rng" in fails_cleanly(train.main, "train.py", resume, capsys)[1]
 
 
+def test_resume_refuses_weights_that_do_not_fit_the_checkpoints_options(book, tmp_path, capsys):
+    train.main(["--txt_file", str(book), "--summary_path", str(tmp_path), *TINY])
+    capsys.readouterr()
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    ckpt["model"] = {name: weight[:1] for name, weight in ckpt["model"].items()}
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    before = {name: (tmp_path / name).read_bytes() for name in train.RUN_FILES}
+    resume = ["--txt_file", str(book), "--summary_path", str(tmp_path), "--resume", "--train_steps", "8"]
+    code, line = fails_cleanly(train.main, "train.py", resume, capsys)
+    assert code == 1 and "does not match its own options (Error(s) in loading state_dict" in line
+    assert {name: (tmp_path / name).read_bytes() for name in train.RUN_FILES} == before
+    code, line = fails_cleanly(train.main, "train.py", [*resume, "--overwrite"], capsys)
+    assert code == 2 and "not allowed with argument --resume" in line
+
+
 def test_a_utf16_book_without_byte_order_mark_is_refused(tmp_path, capsys):
     path = tmp_path / "book.txt"
     path.write_bytes(story().encode("utf-16-le"))

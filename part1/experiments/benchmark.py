@@ -192,10 +192,11 @@ def tables(kind_rows, kernels):
 def main(argv=None):
     parser = common.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 50, 100], help="palindrome lengths T")
-    parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--num_hidden", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per setting")
+    parser.add_argument("--lengths", type=common.int_up_to(10_000), nargs="+", default=[10, 20, 50, 100],
+                        help="palindrome lengths T")
+    parser.add_argument("--batch_size", type=common.positive_int, default=128)
+    parser.add_argument("--num_hidden", type=common.positive_int, default=128)
+    parser.add_argument("--rounds", type=common.positive_int, default=7, help="alternating rounds per setting")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num_threads", type=int, nargs="+", default=[1, os.cpu_count()],
                         help="torch threads; one table each (1 thread: CPU time, more: wall clock)")

@@ -501,10 +501,11 @@ def main(argv=None):
     runs = args.results / "sweep_runs.csv"
     if not runs.exists():
         raise ValueError(f"{runs}: no such file (part1/experiments/sweep.py writes it)")
+    rows, curves = sweep.read_runs(runs), sweep.read_curves(args.results / "sweep_curves.csv")
+    if not rows:  # empty figures and tables would replace the report's
+        raise ValueError(f"{runs}: no runs yet (part1/experiments/sweep.py writes them)")
     args.figures.mkdir(parents=True, exist_ok=True)
     args.generated.mkdir(parents=True, exist_ok=True)
-
-    rows, curves = sweep.read_runs(runs), sweep.read_curves(args.results / "sweep_curves.csv")
     add_curve_facts(rows, curves)
     table = sweep_table(rows)
     checks = check_table(rows)

@@ -103,12 +103,12 @@ def main(argv=None):
     parser.add_argument("--checkpoints", type=Path, nargs="+", default=[CHECKPOINTS / f"{name}.pt" for name in RUNS],
                         help="trained models (the run is named after the file)")
     parser.add_argument("--units_of", default=RUNS[1], help="the run (an LSTM) whose memory units are kept")
-    parser.add_argument("--train_size", type=int, default=4000, help="palindromes the probes are fitted on")
-    parser.add_argument("--test_size", type=int, default=2000, help="palindromes the probes are scored on")
+    parser.add_argument("--train_size", type=common.positive_int, default=4000, help="palindromes the probes are fitted on")
+    parser.add_argument("--test_size", type=common.positive_int, default=2000, help="palindromes the probes are scored on")
     parser.add_argument("--seed", type=int, default=2020,
                         help="seed of the probes' training set (seed + 1: test set); the models trained on "
                              "other streams and were scored on seed 2019")
-    parser.add_argument("--units", type=int, default=3, help="LSTM units whose gates and cell states are kept")
+    parser.add_argument("--units", type=common.positive_int, default=3, help="LSTM units whose gates and cell states are kept")
     parser.add_argument("--output", type=Path, default=RESULTS / "probe.csv")
     parser.add_argument("--units_output", type=Path, default=RESULTS / "probe_units.csv")
     args = parser.parse_args(argv)

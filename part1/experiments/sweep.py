@@ -139,8 +139,12 @@ def append_rows(path, columns, rows):
 def read_curves(path):
     """The rows of sweep_curves.csv, each run's curve once: a run killed between writing its curve and its
     row is run again, and then only its last curve counts (a step that does not grow starts a new curve)."""
+    rows = common.read_csv(path, missing_ok=True)
+    missing = [c for c in ("recipe", "model", "palindrome_length", "seed", "check", "step") if rows and c not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: not a sweep curves file (no column {', '.join(missing)})")
     curves = {}
-    for row in common.read_csv(path, missing_ok=True):
+    for row in rows:
         key = run_key(row)
         if key in curves and int(row["step"]) <= int(curves[key][-1]["step"]):
             curves[key] = []
@@ -342,6 +346,7 @@ def main(argv=None):
     except ValueError as err:
         parser.error(str(err))
 
+    read_curves(args.curves)  # a file that is not the sweep's is refused before any run, not after the first
     todo, skipped = plan(read_runs(args.output), args)
     print(f"{len(todo)} runs to do now in this shard (more may follow from their results; "
           f"{len({run_key(r) for r in read_runs(args.output)})} runs already in {args.output})", flush=True)

@@ -154,7 +154,7 @@ def print_progress(variant, depth, trained):
 
 def main(argv=None):
     parser = common.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--depths", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64],
+    parser.add_argument("--depths", type=common.int_up_to(1000), nargs="+", default=[2, 4, 8, 16, 32, 64],
                         help="numbers of GCN layers to try")
     add_training_options(parser, 5, "seeds seed, seed+1, ... per depth")
     add_output_dirs(parser, "oversmoothing.json")
