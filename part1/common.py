@@ -192,22 +192,34 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
-def cpu_description():
-    """One line for benchmark tables: the CPU model as the OS reports it, /proc/cpuinfo's family and
-    model numbers, the widest vector extension its flags list (and AMX), logical CPUs and clock."""
+def cpuinfo():
+    """/proc/cpuinfo's fields for the first CPU ({} where there is none)."""
     fields = {}
     try:
-        for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines():  # the first CPU
+        for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines():
             key, _, value = line.partition(":")
             fields[key.strip()] = value.strip()
     except OSError:
         pass
+    return fields
+
+
+def cpu_id():
+    """The CPU model with its family and model numbers, which tell apart CPUs of one name ("AMD EPYC")."""
+    fields = cpuinfo()
+    if "cpu family" not in fields:
+        return cpu_name()
+    return f"{cpu_name()}, family {fields['cpu family']} model {fields.get('model', '?')}"
+
+
+def cpu_description():
+    """One line for benchmark tables: the CPU model as the OS reports it, /proc/cpuinfo's family and
+    model numbers, the widest vector extension its flags list (and AMX), logical CPUs and clock."""
+    fields = cpuinfo()
     flags = set(fields.get("flags", fields.get("Features", "")).split())
     vector = next((name for flag, name in [("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2"),
                                            ("asimd", "NEON")] if flag in flags), "vector extension unknown")
-    parts = [cpu_name()]
-    if "cpu family" in fields:
-        parts.append(f"family {fields['cpu family']} model {fields.get('model', '?')}")
+    parts = [cpu_id()]
     parts.append(vector + (" + AMX" if "amx_tile" in flags else ""))
     parts.append(f"{os.cpu_count()} logical CPUs")
     try:  # the highest clock where the OS exposes it, else the one /proc/cpuinfo reports now

@@ -225,7 +225,7 @@ def main(argv=None):
         clock_name = args.clock or ("cpu" if threads == 1 and device.type == "cpu" else "wall")
         clock = time.process_time if clock_name == "cpu" else time.perf_counter
         load = os.getloadavg()[0]
-        heading = (f"{common.machine_name(device)} · {threads} thread{'s' if threads > 1 else ''} · "
+        heading = (f"{common.cpu_id() if device.type == 'cpu' else common.machine_name(device)} · {threads} thread{'s' if threads > 1 else ''} · "
                    f"{'process CPU time' if clock_name == 'cpu' else 'wall clock'}")
         print(heading)
         rows = []
