@@ -274,7 +274,7 @@ def write_macros(rows, table, checks, horizons, path):
             lines += [cell.format("checksolved", recipe, model, T, solved_count(runs)),
                       cell.format("checksteps", recipe, model, T, ", ".join(
                           f"seed {r['seed']} {'solved' if r['solved'] == 'True' else 'stopped'} after "
-                          f"{thousands(steps_of(r))} steps" for r in runs))]
+                          f"{thousands(int(r['steps']))} steps" for r in runs))]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -410,7 +410,9 @@ def sweep_summary(rows, table, checks, horizons):
                 else:
                     lines += ["", f"Convergence check at T = {T}, the runs that failed there repeated with twice the budget "
                                   f"({runs[0]['train_steps']} steps): " + "; ".join(
-                                      f"seed {r['seed']} {r['eval_accuracy']} after {steps_of(r)} steps" for r in runs)
+                                      f"seed {r['seed']} {r['eval_accuracy']} after {r['steps']} steps"
+                                      + (f" (0.99 first reached at step {steps_of(r)})" if steps_of(r) != int(r["steps"]) else "")
+                                      for r in runs)
                               + {"moves": ". The horizon moves.", "stands": ". The horizon stands.",
                                  "pending": f". Pending: {failed - len(runs)} failed run(s) not checked yet."}[
                                   verdict["check"]["verdict"]]]
