@@ -71,7 +71,8 @@ def test_smoke_training_on_the_book_with_the_default_options(tmp_path):
 
 
 @pytest.mark.new_python
-def test_ctrl_c_saves_a_checkpoint_that_resumes(book, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])  # Ctrl-C, scancel, a closed terminal
+def test_ctrl_c_saves_a_checkpoint_that_resumes(book, tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "part2/train.py", "--txt_file", str(book),
                              "--summary_path", str(tmp_path), *SMALL], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -81,10 +82,11 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(book, tmp_path):
     while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 3):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert "Traceback" not in err and "interrupted at step" in err
+    (line,) = [line for line in err.splitlines() if "interrupted at step" in line]
+    assert "Traceback" not in err and f"--resume --summary_path {tmp_path}" in line
     step = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"]
     assert step > 0
     train.main(["--txt_file", str(book), "--summary_path", str(tmp_path), "--resume",
