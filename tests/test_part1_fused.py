@@ -149,3 +149,24 @@ def test_benchmark_writes_both_paths_and_the_floor(tmp_path):
     assert [len(line.split("|")) for line in main] == [9, 9, 11, 11]  # the main table, then fused, unfused, floor
     times = [float(cell) for cell in main[3].split("|")[3:6]]  # LSTM: fused, unfused, floor (ms/step)
     assert all(t > 0 for t in times) and times[2] < min(times[:2])
+
+
+@pytest.mark.skipif(bptt._onednn_linear is None, reason="this PyTorch has no oneDNN linear op: torch.mm runs")
+def test_float32_products_through_onednn_equal_torch_mm_to_rounding(monkeypatch):
+    a, b = torch.randn(512, 139), torch.randn(150, 140)[3:142, 5:133]  # b a strided view, as bptt.py's
+    assert (bptt.matmul(a, b) - a @ b).abs().max() < 1e-5 * (a.abs() @ b.abs()).max()
+    for last_only in (False, True):
+        ours = outputs_and_grads(LSTMRecurrence, 4, torch.float32, last_only, "fused")
+        monkeypatch.setattr(bptt, "_onednn_linear", None)  # every product by torch.mm
+        theirs = outputs_and_grads(LSTMRecurrence, 4, torch.float32, last_only, "fused")
+        monkeypatch.undo()
+        for x, y in zip(ours, theirs, strict=True):
+            assert (x - y).abs().max() < 1e-5 * (1 + y.abs().max())
+
+
+def test_float64_products_are_torch_mm(monkeypatch):
+    def fail(*args):
+        raise AssertionError("oneDNN called in float64")
+    monkeypatch.setattr(bptt, "_onednn_linear", fail)
+    a, b = torch.randn(8, 5, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    assert torch.equal(bptt.matmul(a, b), a @ b)

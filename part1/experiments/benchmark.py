@@ -30,7 +30,7 @@ import torch.nn as nn
 
 from part1 import common
 from part1.dataset import PalindromeDataset, encode_digits
-from part1.fast import fused
+from part1.fast import bptt, fused
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
 
@@ -81,13 +81,19 @@ def matrix_products(kind, T, batch, n, input_dim, device):
     x, pre, h = randn(T, input_dim, batch), randn(T, rows, batch), randn(n, batch)
     inputs, d_pre = randn(input_dim + n + 1, T * batch), randn(rows, T * batch)
 
+    W = torch.cat([W_x, W_h, randn(rows, 1)], dim=1)
+
     def step():
-        torch.matmul(W_x, x, out=pre)
+        if kind == "LSTM":  # one product per step of the stacked [W_x, W_h, b] with [x; h; 1]
+            for t in range(T):
+                bptt.matmul(W, inputs[:, t * batch:(t + 1) * batch])
+        else:  # W_x x + b for all steps at once, then W_h h^(t-1) at every step
+            torch.matmul(W_x, x, out=pre)
+            for t in range(1, T):
+                pre[t].addmm_(W_h, h)
         for t in range(1, T):
-            pre[t].addmm_(W_h, h)
-        for t in range(1, T):
-            W_h_T @ pre[t]
-        inputs @ d_pre.T
+            bptt.matmul(W_h_T, pre[t])
+        bptt.matmul(inputs, d_pre.T)
 
     return step
 
