@@ -71,6 +71,11 @@ def out_of_memory(error):
     return f"out of memory: could not allocate{size}; choose smaller sizes (see --help)"
 
 
+def first_line(err):
+    """An exception's first line of text (its type's name where it has none), for a one-line error."""
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
 def fail(message, prog):
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(1)

@@ -7,7 +7,7 @@
 Feeds a batch of palindromes of length 100 (99 input digits) to a VanillaRNN and an LSTM, computes
 the loss of the last prediction, and keeps the gradient dL/dh^(t) of every hidden state: the
 message passed back between time steps. Writes the mean over the batch of ||dL/dh^(t)|| (computed in
-float64, written to 7 digits, the rows in a fixed order: a rerun rewrites the same bytes) to
+float64, written to 4 significant digits, the rows in a fixed order: a rerun rewrites the same bytes) to
 part1/results/grads_over_time.csv (rows of the other kind, trained or untrained, are kept) and
 plots every row of it on a log scale to report/figures/grads_over_time.png.
 """

@@ -22,8 +22,8 @@ class LSTM(nn.Module):
     Three paths compute the same function (the tests check each against torch.nn.LSTM):
     `step` is Eq. 4-9 written gate by gate, and `hidden_states` loops over it under autograd: the
     path to read next to the assignment (path="autograd", or the older `fast=False`). The default
-    path="fast" stacks the four gates' weights into one matrix, projects the inputs of all time
-    steps in one product, and runs the recurrence through `LSTMRecurrence`, whose backward pass is
+    path="fast" stacks the four gates' weights into one matrix, so that each step is one product
+    with [x^(t); h^(t-1); 1], and runs the recurrence through `LSTMRecurrence`, whose backward pass is
     BPTT written by hand for speed; path="reference" runs `LSTMBPTT`, the same BPTT as in a textbook.
     """
 

@@ -130,10 +130,6 @@ def save_checkpoint(path, config, model):
     common.save_atomically({"options": config, "model": model.state_dict()}, path)
 
 
-def first_line(err):
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-
-
 def read_saved(path, device, what):
     """torch.load with weights_only=True: tensors, dicts, lists, strings and numbers, never code. A file it
     cannot read (truncated, foreign, or holding other objects) is a one-line error naming it."""
@@ -145,7 +141,7 @@ def read_saved(path, device, what):
     except Exception as err:  # RuntimeError, OSError, EOFError ...: a truncated or foreign file
         if isinstance(err, OSError) and err.filename:
             raise  # missing or not readable: common.run names it in one line
-        raise ValueError(f"{path}: cannot be read as {what} ({first_line(err)})") from None
+        raise ValueError(f"{path}: cannot be read as {what} ({common.first_line(err)})") from None
 
 
 def load_checkpoint(path, device="cpu"):
@@ -154,7 +150,7 @@ def load_checkpoint(path, device="cpu"):
         model = build_model(checkpoint["options"], device)
         model.load_state_dict(checkpoint["model"])
     except (KeyError, TypeError, RuntimeError) as err:
-        raise ValueError(f"{path}: not a checkpoint of part1/train.py ({first_line(err)})") from None
+        raise ValueError(f"{path}: not a checkpoint of part1/train.py ({common.first_line(err)})") from None
     return model, checkpoint["options"]
 
 
@@ -288,7 +284,7 @@ class RunState:
             generator.set_state(saved["generator"].cpu())
             return cls(**saved["run"])
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
-            raise ValueError(f"{path}: not a saved run state of part1/train.py ({first_line(err)})") from None
+            raise ValueError(f"{path}: not a saved run state of part1/train.py ({common.first_line(err)})") from None
 
 
 @dataclass(frozen=True)

@@ -544,8 +544,8 @@ def setup(args):
             optimizer.load_state_dict(ckpt["optimizer"])
             set_rng_states(ckpt["rng"], data_generator, sample_generator)
         except (TypeError, ValueError, RuntimeError, KeyError) as err:  # e.g. weights of another shape
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"--resume: {summary / 'checkpoint.pt'} does not match its own options ({first})") from None
+            raise ValueError(f"--resume: {summary / 'checkpoint.pt'} does not match its own options "
+                             f"({common.first_line(err)})") from None
     lock = claim_summary(args, summary)  # the first write into --summary_path
     log = RunLog(summary, None if ckpt is None else (ckpt["metrics_bytes"], ckpt["samples_bytes"]))
     return Run(args, device, dataset, model, optimizer, data_generator, sample_generator, state,

@@ -69,9 +69,11 @@ def time_steps(step, steps, clock, device):
 
 
 def matrix_products(kind, T, batch, n, input_dim, device):
-    """The matrix products of one training step of the hand-written model and nothing else (bptt.py's
-    input projection of all steps, W_h h^(t-1) at every step, W_h^T dL/d(pre) back through every step,
-    the weight gradients' one product), on random numbers: the floor that the gate arithmetic adds to."""
+    """The matrix products of one training step of the hand-written model and nothing else, as bptt.py
+    runs them (the LSTM: the stacked [W_x, W_h, b] times [x; h; 1] at every step; the RNN: the input
+    terms of all steps at once, then W_h h^(t-1) at every step; both: W_h^T dL/d(pre) back through
+    every step and the weight gradients' one product), on random numbers: the floor that the gate
+    arithmetic adds to."""
     rows = 4 * n if kind == "LSTM" else n
 
     def randn(*shape):
@@ -80,7 +82,6 @@ def matrix_products(kind, T, batch, n, input_dim, device):
     W_x, W_h, W_h_T = randn(rows, input_dim), randn(rows, n), randn(n, rows)
     x, pre, h = randn(T, input_dim, batch), randn(T, rows, batch), randn(n, batch)
     inputs, d_pre = randn(input_dim + n + 1, T * batch), randn(rows, T * batch)
-
     W = torch.cat([W_x, W_h, randn(rows, 1)], dim=1)
 
     def step():

@@ -347,9 +347,10 @@ def main(argv=None):
         parser.error(str(err))
 
     read_curves(args.curves)  # a file that is not the sweep's is refused before any run, not after the first
-    todo, skipped = plan(read_runs(args.output), args)
+    done = read_runs(args.output)
+    todo, skipped = plan(done, args)
     print(f"{len(todo)} runs to do now in this shard (more may follow from their results; "
-          f"{len({run_key(r) for r in read_runs(args.output)})} runs already in {args.output})", flush=True)
+          f"{len({run_key(r) for r in done})} runs already in {args.output})", flush=True)
     if args.dry_run:
         hours = sum(step_seconds(m, T) * args.train_steps * (2 if c else 1) for _, m, T, _, c in todo) / 3600
         for run in todo:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from part1 import common
+
 CHOICES = ("fused", "unfused")
 
 SOURCE = r"""
@@ -189,8 +191,8 @@ def load():
             _module = cpp_extension.load_inline(f"part1_fused_{key}", SOURCE, functions=FUNCTIONS,
                                                 extra_cflags=FLAGS, extra_ldflags=["-fopenmp"])
         except Exception as e:  # no compiler, a failed build, a library that does not load: all the same to us
-            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            print(f"part1: fused kernels unavailable ({first_line[:200]}); using PyTorch operations", file=sys.stderr)
+            print(f"part1: fused kernels unavailable ({common.first_line(e)[:200]}); using PyTorch operations",
+                  file=sys.stderr)
             _module = False
         load_seconds = time.perf_counter() - start
     return _module or None
