@@ -91,13 +91,25 @@ def step_inputs(x, n, inputs):
     """Fill `inputs` (input_dim + n + 1, T + 1, batch): column t holds what step t + 1 reads, [x^(t+1); h^(t); 1].
 
     The inputs x and the ones are filled in here, h^(0) = 0 in column 0; the forward loop writes
-    h^(t) into column t. Column T holds h^(T) (its x and 1 rows are unused).
+    h^(t) into column t. Column T holds h^(T) (its x and 1 rows are unused); a buffer of T columns
+    (the LSTM's, which keeps h^(T) elsewhere) is a contiguous (input_dim + n + 1, T * batch) matrix.
     """
     T, batch, input_dim = x.shape
     inputs[:input_dim, :T] = x.permute(2, 0, 1)
     inputs[input_dim:-1, 0] = 0
     inputs[-1] = 1
     return inputs
+
+
+def transposed_step_inputs(x, n, inputs_T):
+    """Fill inputs_T (T + 1, batch, input_dim + n + 1), the buffer of `step_inputs` transposed: row b of
+    slot t holds [x^(t+1); h^(t); 1] of sequence b, the layout in which oneDNN reads a product's operand
+    without copying it. Slot T holds h^(T) (its x and 1 are unused)."""
+    T, batch, input_dim = x.shape
+    inputs_T[:T, :, :input_dim] = x
+    inputs_T[0, :, input_dim:-1] = 0
+    inputs_T[:, :, -1] = 1
+    return inputs_T
 
 
 def weight_grads(d_pre, inputs, input_dim):
@@ -225,35 +237,43 @@ class LSTMRecurrence(torch.autograd.Function):
         scale = W_h.new_ones(4 * n, 1)
         scale[:n] = -2
         # What the backward pass reads: [x; h; 1], the gates, c^(t) and u^(t) = sigmoid(-2 c^(t)).
-        shapes = (input_dim + n + 1, T + 1, batch), (T, 4 * n, batch), (T + 1, n, batch), (T, n, batch)
+        # (h^(T) is no step's input: it is kept only in inputs_T below, so that `inputs` is one matrix.)
+        shapes = (input_dim + n + 1, T, batch), (T, 4 * n, batch), (T + 1, n, batch), (T, n, batch)
         _, (inputs, gates, C, U) = take("LSTM forward", shapes, x, owner=ctx)
         step_inputs(x, n, inputs)
+        # The same inputs transposed, as the step products read them, and h^(T) (the forward pass's scratch)
+        scratch, (inputs_T, h_last) = take("LSTM step inputs", [(T + 1, batch, input_dim + n + 1), (n, batch)], x)
+        transposed_step_inputs(x, n, inputs_T)
         C[0] = 0  # c^(0)
         # W_x x^(t) + W_h h^(t-1) + b in one product per step: [W_x, W_h, b] [x^(t); h^(t-1); 1]
         W_scaled = torch.cat([W_x, W_h, b[:, None]], dim=1).mul_(scale)
         one = gates.new_ones(())
-        H = inputs[input_dim:-1]  # column t: h^(t)
         # Views of every step made once (indexing in the loop costs more than the small operations)
-        z, h, c, u = gates.unbind(0), H.unbind(1), C.unbind(0), U.unbind(0)
+        z, c, u = gates.unbind(0), C.unbind(0), U.unbind(0)
+        h = [*inputs[input_dim:-1].unbind(1), h_last]  # h^(t), (n, batch)
+        h_T = inputs_T[:, :, input_dim:-1].unbind(0)  # slot t: h^(t), (batch, n)
         kernels = fused.kernels_for(x)
         if not kernels:  # the gates one by one, for the PyTorch operations
             g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
-        x_h_1 = inputs[:, :T].unbind(1)  # column t: [x^(t+1); h^(t); 1], what step t + 1 reads
+        x_h_1 = inputs_T.unbind(0)  # slot t: [x^(t+1); h^(t); 1]^T, what step t + 1 reads
         for t in range(T):
-            z[t].copy_(matmul(W_scaled, x_h_1[t]))
-            if kernels:  # the five lines below in one C++ loop (fused.py)
-                kernels.lstm_forward_step(z[t], c[t], c[t + 1], u[t], h[t + 1])
+            pre = matmul(W_scaled, x_h_1[t].T)
+            if kernels:  # the six lines below in one C++ loop (fused.py)
+                kernels.lstm_forward_step(pre, z[t], c[t], c[t + 1], u[t], h[t + 1], h_T[t + 1])
                 continue
-            z[t].sigmoid_()  # Eq. 5-7
+            torch.sigmoid(pre, out=z[t])  # Eq. 5-7
             torch.add(one, g[t], alpha=-2, out=g[t])  # Eq. 4
             torch.mul(c[t], f[t], out=c[t + 1]).addcmul_(g[t], i[t])  # Eq. 8
             # Eq. 9 with tanh(c) = 1 - 2u, u = sigmoid(-2c): h = o - 2 u o
             torch.mul(c[t + 1], -2, out=u[t]).sigmoid_()
             torch.addcmul(o[t], u[t], o[t], value=-2, out=h[t + 1])
+            h_T[t + 1].copy_(h[t + 1].T)
         ctx.save_for_backward(inputs, W_h, gates, C, U, W_x)
         ctx.last_only = last_only
-        # A copy: the buffer goes back to the pool when this call's graph is gone; the output may live on.
-        return H[:, T].T.contiguous() if last_only else H[:, 1:].permute(1, 2, 0).contiguous()
+        # A copy: the buffer goes back to the pool now; the output may live on.
+        output = (h_T[T] if last_only else inputs_T[1:, :, input_dim:-1]).clone(memory_format=torch.contiguous_format)
+        give_back("LSTM step inputs", scratch)
+        return output
 
     @staticmethod
     def backward(ctx, dH):
@@ -261,8 +281,8 @@ class LSTMRecurrence(torch.autograd.Function):
         T, four_n, batch = gates.shape
         n = four_n // 4
         input_dim = inputs.shape[0] - n - 1
-        shapes = (T, 4, n, batch), (T, n, batch), (T, n, batch), (4, n, T, batch), (n, batch)
-        scratch, (local, tanh_c, dh_to_dc, d_pre, dc) = take("LSTM backward", shapes, gates)
+        shapes = (T, 4, n, batch), (T, n, batch), (T, n, batch), (4, n, T, batch), (n, batch), (batch, four_n)
+        scratch, (local, tanh_c, dh_to_dc, d_pre, dc, d_pre_T) = take("LSTM backward", shapes, gates)
         kernels = fused.kernels_for(gates)
         if not kernels:  # the fused kernel computes them step by step
             local_derivatives(gates, C, U, local, tanh_c, dh_to_dc)
@@ -277,9 +297,11 @@ class LSTMRecurrence(torch.autograd.Function):
             f = gates.view(T, 4, n, batch)[:, 2].unbind(0)
             local_o, local_gif, dh_to_dc = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0)
         for t in reversed(range(T)):
-            dh = grad_h(t, dH, ctx.last_only, W_h_T, d_pre_t[t + 1] if t < T - 1 else None)
+            # dL/d(pre-activations of step t+1): as the kernel left it transposed (no copy for the product), or as it lies
+            d_pre_next = None if t == T - 1 else d_pre_T.T if kernels else d_pre_t[t + 1]
+            dh = grad_h(t, dH, ctx.last_only, W_h_T, d_pre_next)
             if kernels:  # the four lines below, with the local derivatives, in one C++ loop (fused.py)
-                kernels.lstm_backward_step(dh.contiguous(), z[t], c[t], u[t], dc, d_z[t])  # dh^(T): a transposed view
+                kernels.lstm_backward_step(dh.contiguous(), z[t], c[t], u[t], dc, d_z[t], d_pre_T)  # dh^(T): a transposed view
                 continue
             torch.mul(dh, local_o[t], out=d_o[t])  # Eq. 9 back to o
             dc.addcmul_(dh, dh_to_dc[t])  # Eq. 9 back to c^(t)

@@ -53,42 +53,57 @@ template <typename T> struct Rows {
 
 // body(r) for every row r < rows, split across torch's threads in chunks of at least 4K elements:
 // PyTorch's own elementwise operations split only above 32K, leaving a 128 x 128 block to one core.
-template <typename F> static void for_rows(int64_t rows, int64_t cols, const F& body) {
+// after(begin, end) runs on each chunk once its rows are done.
+template <typename F, typename G> static void for_rows(int64_t rows, int64_t cols, const F& body, const G& after) {
   at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) body(r);
+    for (int64_t r0 = begin; r0 < end; r0 += 16) {
+      const int64_t r1 = std::min(r0 + 16, end);
+      for (int64_t r = r0; r < r1; ++r) body(r);
+      after(r0, r1);
+    }
   });
 }
+template <typename F> static void for_rows(int64_t rows, int64_t cols, const F& body) {
+  for_rows(rows, cols, body, [](int64_t, int64_t) {});
+}
 
-// Eq. 4-9 at one step. z: the pre-activations [g; i; f; o] (4n, batch), the rows of g scaled by -2,
-// overwritten with the gates; c_prev = c^(t-1), and out c = c^(t), u = sigma(-2 c^(t)), h = h^(t).
-template <typename T> static void lstm_forward(const torch::Tensor& z_, const torch::Tensor& c_prev_,
-    const torch::Tensor& c_, const torch::Tensor& u_, const torch::Tensor& h_) {
-  Rows<T> z(z_), c_prev(c_prev_), c(c_), u(u_), h(h_);
-  const int64_t n = c_.size(0), batch = c_.size(1);
+// Eq. 4-9 at one step. pre: the pre-activations [g; i; f; o] (4n, batch), the rows of g scaled by -2; written:
+// the gates z (4n, batch), c = c^(t), u = sigma(-2 c^(t)), and h^(t) twice: as h (n, batch) and transposed as
+// h_T (batch, n), the layout that the next step's product reads.
+template <typename T> static void lstm_forward(const torch::Tensor& pre_, const torch::Tensor& z_,
+    const torch::Tensor& c_prev_, const torch::Tensor& c_, const torch::Tensor& u_,
+    const torch::Tensor& h_, const torch::Tensor& h_T_) {
+  Rows<T> pre(pre_), z(z_), c_prev(c_prev_), c(c_), u(u_), h(h_), h_T(h_T_);
+  const int64_t n = c_.size(0), batch = c_.size(1), h_T_stride = h_T.stride;
   for_rows(n, batch, [&](int64_t j) {
+    T *pg = pre[j], *pi = pre[n + j], *pf = pre[2 * n + j], *po = pre[3 * n + j];
     T *g = z[j], *i = z[n + j], *f = z[2 * n + j], *o = z[3 * n + j];
-    T *cp = c_prev[j], *cj = c[j], *uj = u[j], *hj = h[j];
+    T *cp = c_prev[j], *cj = c[j], *uj = u[j], *hj = h[j], *h_Tj = h_T.data + j;
 #pragma omp simd
     for (int64_t b = 0; b < batch; ++b) {
-      g[b] = 1 - 2 * sigmoid(g[b]);  // Eq. 4: tanh(a) = 1 - 2 sigma(-2a)
-      i[b] = sigmoid(i[b]);  // Eq. 5
-      f[b] = sigmoid(f[b]);  // Eq. 6
-      o[b] = sigmoid(o[b]);  // Eq. 7
+      g[b] = 1 - 2 * sigmoid(pg[b]);  // Eq. 4: tanh(a) = 1 - 2 sigma(-2a)
+      i[b] = sigmoid(pi[b]);  // Eq. 5
+      f[b] = sigmoid(pf[b]);  // Eq. 6
+      o[b] = sigmoid(po[b]);  // Eq. 7
       cj[b] = g[b] * i[b] + cp[b] * f[b];  // Eq. 8
       uj[b] = sigmoid(-2 * cj[b]);
       hj[b] = o[b] - 2 * uj[b] * o[b];  // Eq. 9: tanh(c) = 1 - 2u
+      h_Tj[b * h_T_stride] = hj[b];
     }
   });
 }
 
 // One step of BPTT back through Eq. 9-4: from dh = dL/dh^(t) and dc = dL/dc^(t) carried from step t+1,
-// d_pre (4, n, batch) = dL/d(pre-activations of g, i, f, o), and dc becomes dL/dc^(t-1).
+// d_pre (4, n, batch) = dL/d(pre-activations of g, i, f, o), also written transposed as d_pre_T (batch, 4n),
+// the layout of the next product; dc becomes dL/dc^(t-1).
 template <typename T> static void lstm_backward(const torch::Tensor& dh_, const torch::Tensor& gates_,
-    const torch::Tensor& c_prev_, const torch::Tensor& u_, const torch::Tensor& dc_, const torch::Tensor& d_pre_) {
-  Rows<T> dh(dh_), gates(gates_), c_prev(c_prev_), u(u_), dc(dc_);
+    const torch::Tensor& c_prev_, const torch::Tensor& u_, const torch::Tensor& dc_, const torch::Tensor& d_pre_,
+    const torch::Tensor& d_pre_T_) {
+  Rows<T> dh(dh_), gates(gates_), c_prev(c_prev_), u(u_), dc(dc_), d_pre_T(d_pre_T_);
   TORCH_CHECK(d_pre_.dim() == 3 && (d_pre_.stride(2) == 1 || d_pre_.size(2) == 1), "d_pre: (4, n, batch), contiguous rows");
   T* d_pre = d_pre_.data_ptr<T>();
   const int64_t n = dc_.size(0), batch = dc_.size(1), gate_stride = d_pre_.stride(0), row_stride = d_pre_.stride(1);
+  const int64_t T_stride = d_pre_T.stride;
   for_rows(n, batch, [&](int64_t j) {
     T *g = gates[j], *i = gates[n + j], *f = gates[2 * n + j], *o = gates[3 * n + j];
     T *dhj = dh[j], *cp = c_prev[j], *uj = u[j], *dcj = dc[j], *d_g = d_pre + j * row_stride;
@@ -103,6 +118,13 @@ template <typename T> static void lstm_backward(const torch::Tensor& dh_, const 
       d_f[b] = d_c * cp[b] * f[b] * (1 - f[b]);  // Eq. 8 back to f
       dcj[b] = d_c * f[b];  // dL/dc^(t-1), through c^(t) = ... + c^(t-1) * f
     }
+  }, [&](int64_t j0, int64_t j1) {  // the rows j0..j1 just written, transposed into d_pre_T
+    for (int64_t k = 0; k < 4; ++k)
+      for (int64_t b = 0; b < batch; ++b) {
+        const T* from = d_pre + k * gate_stride + b;
+        T* to = d_pre_T[b] + k * n;
+        for (int64_t j = j0; j < j1; ++j) to[j] = from[j * row_stride];
+      }
   });
 }
 
@@ -128,14 +150,16 @@ template <typename T> static void rnn_backward(const torch::Tensor& dh_, const t
   });
 }
 
-void lstm_forward_step(torch::Tensor z, torch::Tensor c_prev, torch::Tensor c, torch::Tensor u, torch::Tensor h) {
-  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_forward_step", [&] { lstm_forward<scalar_t>(z, c_prev, c, u, h); });
+void lstm_forward_step(torch::Tensor pre, torch::Tensor z, torch::Tensor c_prev, torch::Tensor c, torch::Tensor u,
+                       torch::Tensor h, torch::Tensor h_T) {
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstm_forward_step",
+                             [&] { lstm_forward<scalar_t>(pre, z, c_prev, c, u, h, h_T); });
 }
 
 void lstm_backward_step(torch::Tensor dh, torch::Tensor gates, torch::Tensor c_prev, torch::Tensor u, torch::Tensor dc,
-                        torch::Tensor d_pre) {
+                        torch::Tensor d_pre, torch::Tensor d_pre_T) {
   AT_DISPATCH_FLOATING_TYPES(dh.scalar_type(), "lstm_backward_step",
-                             [&] { lstm_backward<scalar_t>(dh, gates, c_prev, u, dc, d_pre); });
+                             [&] { lstm_backward<scalar_t>(dh, gates, c_prev, u, dc, d_pre, d_pre_T); });
 }
 
 void rnn_forward_step(torch::Tensor a, torch::Tensor h) {
