@@ -72,8 +72,8 @@ def matrix_products(kind, T, batch, n, input_dim, device):
     """The matrix products of one training step of the hand-written model and nothing else, as bptt.py
     runs them (the LSTM: the stacked [W_x, W_h, b] times [x; h; 1] at every step; the RNN: the input
     terms of all steps at once, then W_h h^(t-1) at every step; both: W_h^T dL/d(pre) back through
-    every step and the weight gradients' one product), on random numbers: the floor that the gate
-    arithmetic adds to."""
+    every step and the weight gradients' one product; the LSTM's step products read their operands
+    transposed, as its kernels write them), on random numbers: the floor that the gate arithmetic adds to."""
     rows = 4 * n if kind == "LSTM" else n
 
     def randn(*shape):
@@ -83,17 +83,20 @@ def matrix_products(kind, T, batch, n, input_dim, device):
     x, pre, h = randn(T, input_dim, batch), randn(T, rows, batch), randn(n, batch)
     inputs, d_pre = randn(input_dim + n + 1, T * batch), randn(rows, T * batch)
     W = torch.cat([W_x, W_h, randn(rows, 1)], dim=1)
+    inputs_T, d_pre_T = randn(T, batch, input_dim + n + 1), randn(batch, rows)  # the LSTM's transposed operands
 
     def step():
         if kind == "LSTM":  # one product per step of the stacked [W_x, W_h, b] with [x; h; 1]
             for t in range(T):
-                bptt.matmul(W, inputs[:, t * batch:(t + 1) * batch])
+                bptt.matmul(W, inputs_T[t].T)
+            for t in range(1, T):
+                bptt.matmul(W_h_T, d_pre_T.T)
         else:  # W_x x + b for all steps at once, then W_h h^(t-1) at every step
             torch.matmul(W_x, x, out=pre)
             for t in range(1, T):
                 pre[t].addmm_(W_h, h)
-        for t in range(1, T):
-            bptt.matmul(W_h_T, pre[t])
+            for t in range(1, T):
+                bptt.matmul(W_h_T, pre[t])
         bptt.matmul(inputs, d_pre.T)
 
     return step

@@ -257,7 +257,10 @@ class LSTMRecurrence(torch.autograd.Function):
             g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
         x_h_1 = inputs_T.unbind(0)  # slot t: [x^(t+1); h^(t); 1]^T, what step t + 1 reads
         for t in range(T):
-            pre = matmul(W_scaled, x_h_1[t].T)
+            if t == 0:  # h^(0) = 0: only the x and 1 columns of the stacked product, a fraction of its cost
+                pre = torch.addmm(W_scaled[:, -1:], W_scaled[:, :input_dim], x[0].T)
+            else:
+                pre = matmul(W_scaled, x_h_1[t].T)
             if kernels:  # the six lines below in one C++ loop (fused.py)
                 kernels.lstm_forward_step(pre, z[t], c[t], c[t + 1], u[t], h[t + 1], h_T[t + 1])
                 continue
