@@ -44,13 +44,13 @@ def test_each_kernel_passes_gradcheck(kernel, recurrence, gates):
     test_part1_bptt.test_last_state_only_passes_gradcheck_and_equals_the_last_of_all_states(recurrence, gates)
 
 
-def outputs_and_grads(recurrence, gates, dtype, last_only, kernel, scale=0.7, seed=0):
+def outputs_and_grads(recurrence, gates, dtype, last_only, kernel, scale=0.7, seed=0, hidden=12, batch=16):
     """h of the recurrence on random inputs and the gradients of a random linear loss on it."""
     fused.use(kernel)
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(9, 16, 10, generator=gen, dtype=dtype)
+    x = torch.randn(9, batch, 10, generator=gen, dtype=dtype)
     weights = [(torch.randn(*shape, generator=gen, dtype=dtype) * scale).requires_grad_()
-               for shape in [(12 * gates, 10), (12 * gates, 12), (12 * gates,)]]
+               for shape in [(hidden * gates, 10), (hidden * gates, hidden), (hidden * gates,)]]
     h = recurrence.apply(x, *weights, last_only)
     (h * torch.randn(h.shape, generator=gen, dtype=dtype)).sum().backward()
     return [h.detach(), *(w.grad for w in weights)]
@@ -64,6 +64,24 @@ def test_fused_equals_unfused_in_float64_and_to_rounding_in_float32(recurrence, 
         theirs = outputs_and_grads(recurrence, gates, dtype, last_only, "unfused")
         for a, b in zip(ours, theirs, strict=True):
             assert a.dtype == dtype and (a - b).abs().max() < tolerance * (1 + b.abs().max())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("hidden,batch", [(37, 5), (130, 33)])
+def test_fused_lstm_equals_unfused_across_tiles_and_threads(hidden, batch, threads):
+    """The LSTM kernels write h^(t) and dL/d(pre-activations) also transposed, in tiles of 16 rows of
+    each thread's share: sizes with partial tiles, and rows split between two threads (batch 33: 124 rows
+    a thread at least, of 130), must give the unfused path's outputs and gradients."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for last_only in (False, True):
+            ours = outputs_and_grads(LSTMRecurrence, 4, torch.float64, last_only, "fused", hidden=hidden, batch=batch)
+            theirs = outputs_and_grads(LSTMRecurrence, 4, torch.float64, last_only, "unfused", hidden=hidden, batch=batch)
+            for a, b in zip(ours, theirs, strict=True):
+                assert (a - b).abs().max() < 1e-12 * (1 + b.abs().max())
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])

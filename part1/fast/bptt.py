@@ -14,7 +14,9 @@ and the pre-activations of a step a (4n, batch) matrix, so that each LSTM gate i
 block of rows; elementwise operations run several times faster on contiguous blocks than on column
 slices of a (batch, 4n) matrix. Tensors that the weight gradients read are stored as
 (features, T, batch): all time steps side by side form a (features, T * batch) matrix, and the
-weight gradients are one matrix product.
+weight gradients are one matrix product. oneDNN, behind `matmul`, reads a product's second operand
+as a (batch, features) block and copies one that lies otherwise; so the LSTM keeps [x^(t); h^(t-1); 1]
+that way as well, and its fused backward kernel writes dL/d(pre-activations) both ways.
 
 Buffers. A fresh tensor of a few MB costs more than the arithmetic on it: the operating system hands
 out its pages zeroed on first touch (page faults). The states saved for the backward pass and the

@@ -4,7 +4,10 @@ With PyTorch operations, one LSTM step's elementwise work (Eq. 4-9 after the mat
 about a dozen kernels, each a pass over a (num_hidden, batch) block with its own call overhead; at
 batch 128 and hidden 128 that overhead is most of their cost. The kernels here do the work of a
 step, forward or backward, in one pass over the block: the same formulas as bptt.py's loops, with
-tanh(a) = 1 - 2 sigmoid(-2a) and the rows of g scaled by -2 as there.
+tanh(a) = 1 - 2 sigmoid(-2a) and the rows of g scaled by -2 as there. The LSTM's kernels also write
+what the next step's matrix product reads, h^(t) forward and dL/d(pre-activations) backward,
+transposed to (batch, features): the layout in which oneDNN reads that operand as it lies, where
+PyTorch would copy it at every step.
 
 They are compiled on first use with torch.utils.cpp_extension.load_inline (a C++ compiler is needed
 at run time, not at install) and cached in torch's extension directory
