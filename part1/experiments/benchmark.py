@@ -69,11 +69,12 @@ def time_steps(step, steps, clock, device):
 
 
 def matrix_products(kind, T, batch, n, input_dim, device):
-    """The matrix products of one training step of the hand-written model and nothing else, as bptt.py
-    runs them (the LSTM: the stacked [W_x, W_h, b] times [x; h; 1] at every step; the RNN: the input
-    terms of all steps at once, then W_h h^(t-1) at every step; both: W_h^T dL/d(pre) back through
-    every step and the weight gradients' one product; the LSTM's step products read their operands
-    transposed, as its kernels write them), on random numbers: the floor that the gate arithmetic adds to."""
+    """The matrix products of one training step of the hand-written model over T steps and nothing else,
+    as bptt.py runs them (the LSTM: the stacked [W_x, W_h, b] times [x; h; 1] at every step, x and 1
+    only at the first, operands lying transposed as its kernels write them; the RNN: the input terms
+    of all steps at once, then W_h h^(t-1) at every step; both: W_h^T dL/d(pre) back through every
+    step and the weight gradients' one product), on random numbers: the floor that the gate
+    arithmetic adds to."""
     rows = 4 * n if kind == "LSTM" else n
 
     def randn(*shape):
@@ -86,10 +87,11 @@ def matrix_products(kind, T, batch, n, input_dim, device):
     inputs_T, d_pre_T = randn(T, batch, input_dim + n + 1), randn(batch, rows)  # the LSTM's transposed operands
 
     def step():
-        if kind == "LSTM":  # one product per step of the stacked [W_x, W_h, b] with [x; h; 1]
-            for t in range(T):
-                bptt.matmul(W, inputs_T[t].T)
+        if kind == "LSTM":  # one product per step of the stacked [W_x, W_h, b] with [x; h; 1] (h^(0) = 0: x and 1 only)
+            torch.addmm(W[:, -1:], W[:, :input_dim], x[0])
             for t in range(1, T):
+                bptt.matmul(W, inputs_T[t].T)
+            for _ in range(1, T):
                 bptt.matmul(W_h_T, d_pre_T.T)
         else:  # W_x x + b for all steps at once, then W_h h^(t-1) at every step
             torch.matmul(W_x, x, out=pre)
@@ -122,7 +124,7 @@ def compare(kind, T, batch, hidden, rounds, device, clock, kernels):
 
     variants = {kernel: trainer(ours_class(T - 1, 10, hidden, 10, device=device), kernel) for kernel in kernels}
     variants["autograd"] = trainer(ours_class(T - 1, 10, hidden, 10, device=device, fast=False))
-    variants["floor"] = matrix_products(kind, T, batch, hidden, 10, device)
+    variants["floor"] = matrix_products(kind, T - 1, batch, hidden, 10, device)  # the model reads T - 1 digits
     variants["PyTorch"] = trainer(TorchReference(ref_module, 10, hidden, 10).to(device))
     steps = max(2, 400 // T)
     for step in variants.values():  # warm-up
