@@ -7,10 +7,11 @@ import torch
 import torch.nn as nn
 
 from part1.dataset import PalindromeDataset
+from part1.experiments import plot
 from part1.grads_over_time import hidden_state_grads
 from part1.lstm import LSTM
 from part1.vanilla_rnn import VanillaRNN
-from tests.scripts import run_script
+from tests.scripts import ROOT, run_script
 
 run = run_script  # the scripts as a user runs them, in this process
 
@@ -323,3 +324,26 @@ def test_plotting_refuses_a_results_file_without_runs(tmp_path):
                "--generated", tmp_path / "generated")
     assert proc.returncode == 1 and proc.stderr.strip().endswith("no runs yet (part1/experiments/sweep.py writes them)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep_runs.csv"]  # no empty figure or table
+
+
+def test_the_report_benchmark_table_holds_every_ratio_of_benchmark_md_under_its_cpu_and_setting(tmp_path):
+    """Each CPU's 1-thread and 2-thread sections become one block of the LaTeX table, side by side:
+    every main-table row of benchmark.md appears there once, its cells in its setting's columns."""
+    markdown = (ROOT / "part1" / "results" / "benchmark.md").read_text()
+    path = tmp_path / "table.tex"
+    plot.write_benchmark_table(markdown, path)
+    table = path.read_text().splitlines()
+    expected = {}  # (cpu, model, T) -> cells of every setting, in the order of the file
+    cpu = None
+    for line in markdown.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if line.startswith("## "):
+            cpu = line[3:].split(" · ")[0]
+        elif line.startswith("|") and len(cells) == 7 and cells[1].isdigit():
+            expected.setdefault((cpu, cells[0], cells[1]), []).extend(cells[2:6])
+    assert expected
+    rows = [line for line in table if line.endswith(r"\\") and line.split(" & ")[0] in ("RNN", "LSTM")]
+    assert len(rows) == len(expected)
+    for (cpu, model, T), cells in expected.items():
+        block = table[[i for i, line in enumerate(table) if rf"\emph{{{cpu}}}" in line][0]:]
+        assert f"{model} & {T} & " + " & ".join(cells) + r" \\" in block
