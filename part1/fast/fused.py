@@ -56,7 +56,7 @@ template <typename T> struct Rows {
 
 // body(r) for every row r < rows, split across torch's threads in chunks of at least 4K elements:
 // PyTorch's own elementwise operations split only above 32K, leaving a 128 x 128 block to one core.
-// after(begin, end) runs on each chunk once its rows are done.
+// A chunk goes in tiles of 16 rows; after(r0, r1) runs on each tile once its rows are done, while they are in cache.
 template <typename F, typename G> static void for_rows(int64_t rows, int64_t cols, const F& body, const G& after) {
   at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
     for (int64_t r0 = begin; r0 < end; r0 += 16) {
