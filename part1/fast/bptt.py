@@ -106,10 +106,10 @@ def step_inputs(x, n, inputs):
 def transposed_step_inputs(x, n, inputs_T):
     """Fill inputs_T (T + 1, batch, input_dim + n + 1), the buffer of `step_inputs` transposed: row b of
     slot t holds [x^(t+1); h^(t); 1] of sequence b, the layout in which oneDNN reads a product's operand
-    without copying it. Slot T holds h^(T) (its x and 1 are unused)."""
+    without copying it. Slot T holds h^(T) (its x and 1 are unused); slot 0's h^(0) = 0 is not written,
+    as the first step's product reads only x^(1) and 1."""
     T, batch, input_dim = x.shape
     inputs_T[:T, :, :input_dim] = x
-    inputs_T[0, :, input_dim:-1] = 0
     inputs_T[:, :, -1] = 1
     return inputs_T
 
