@@ -43,6 +43,11 @@ def tanh(a, out):
 _onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 
 
+def uses_onednn(a):
+    """Whether `matmul` (and fused.py's loops) run products with the first operand `a` through oneDNN."""
+    return _onednn_linear is not None and a.dtype == torch.float32 and a.device.type == "cpu"
+
+
 def matmul(a, b):
     """a @ b; in float32 on the CPU through oneDNN, the library nn.LSTM runs on, where PyTorch has it.
 
@@ -51,7 +56,7 @@ def matmul(a, b):
     The op is PyTorch's own linear layer for oneDNN (input @ weight^T), which needs a contiguous
     weight: b^T is copied, a small cost beside the product. In float64 (the tests) it is torch.mm.
     """
-    if _onednn_linear is None or a.dtype != torch.float32 or a.device.type != "cpu":
+    if not uses_onednn(a):
         return a @ b
     return _onednn_linear(a, b.T.contiguous(), None, "none", [], "")
 
@@ -162,6 +167,49 @@ def local_derivatives(gates, C, U, local, tanh_c, dh_to_dc):
     torch.addcmul(one, tanh_c, tanh_c, value=-1, out=dh_to_dc).mul_(o)
 
 
+def lstm_forward_loop(W_scaled, x, inputs_T, gates, C, U, inputs, h_last):
+    """The forward time loop of LSTMRecurrence in PyTorch operations (fused.py has it in C++): at step t the
+    product [W_x, W_h, b] [x^(t); h^(t-1); 1] (rows of g scaled by -2), then Eq. 4-9 into the buffers."""
+    T, four_n, batch = gates.shape
+    n, input_dim = four_n // 4, x.shape[2]
+    one = gates.new_ones(())
+    # Views of every step made once (indexing in the loop costs more than the small operations)
+    z, c, u = gates.unbind(0), C.unbind(0), U.unbind(0)
+    g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
+    h = [*inputs[input_dim:-1].unbind(1), h_last]  # h^(t), (n, batch)
+    h_T = inputs_T[:, :, input_dim:-1].unbind(0)  # slot t: h^(t), (batch, n)
+    x_h_1 = inputs_T.unbind(0)  # slot t: [x^(t+1); h^(t); 1]^T, what step t + 1 reads
+    for t in range(T):
+        if t == 0:  # h^(0) = 0: only the x and 1 columns of the stacked product, a fraction of its cost
+            pre = torch.addmm(W_scaled[:, -1:], W_scaled[:, :input_dim], x[0].T)
+        else:
+            pre = matmul(W_scaled, x_h_1[t].T)
+        torch.sigmoid(pre, out=z[t])  # Eq. 5-7
+        torch.add(one, g[t], alpha=-2, out=g[t])  # Eq. 4
+        torch.mul(c[t], f[t], out=c[t + 1]).addcmul_(g[t], i[t])  # Eq. 8
+        # Eq. 9 with tanh(c) = 1 - 2u, u = sigmoid(-2c): h = o - 2 u o
+        torch.mul(c[t + 1], -2, out=u[t]).sigmoid_()
+        torch.addcmul(o[t], u[t], o[t], value=-2, out=h[t + 1])
+        h_T[t + 1].copy_(h[t + 1].T)
+
+
+def lstm_backward_loop(dH, last_only, W_h_T, gates, local, dh_to_dc, dc, d_pre):
+    """The backward time loop of LSTMRecurrence in PyTorch operations (fused.py has it in C++): from step T
+    down to 1, dL/dh^(t), then back through Eq. 9-4 with the local derivatives of `local_derivatives`."""
+    T, four_n, batch = gates.shape
+    n = four_n // 4
+    d_pre_t = d_pre.view(four_n, T, batch).unbind(1)  # dL/d(pre-activations) of g, i, f, o at every step
+    d_o, d_gif = d_pre[3].unbind(1), d_pre[:3].unbind(2)
+    f = gates.view(T, 4, n, batch)[:, 2].unbind(0)
+    local_o, local_gif, dh_to_dc = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0)
+    for t in reversed(range(T)):
+        dh = grad_h(t, dH, last_only, W_h_T, d_pre_t[t + 1] if t < T - 1 else None)
+        torch.mul(dh, local_o[t], out=d_o[t])  # Eq. 9 back to o
+        dc.addcmul_(dh, dh_to_dc[t])  # Eq. 9 back to c^(t)
+        torch.mul(dc, local_gif[t], out=d_gif[t])  # Eq. 8 back to g, i, f
+        dc.mul_(f[t])  # dL/dc^(t-1), through c^(t) = ... + c^(t-1) * f
+
+
 class RNNRecurrence(torch.autograd.Function):
     """h^(t) = tanh(a^(t)),  a^(t) = W_hx x^(t) + W_hh h^(t-1) + b_h,  h^(0) = 0   (Eq. 1).
 
@@ -250,34 +298,15 @@ class LSTMRecurrence(torch.autograd.Function):
         C[0] = 0  # c^(0)
         # W_x x^(t) + W_h h^(t-1) + b in one product per step: [W_x, W_h, b] [x^(t); h^(t-1); 1]
         W_scaled = torch.cat([W_x, W_h, b[:, None]], dim=1).mul_(scale)
-        one = gates.new_ones(())
-        # Views of every step made once (indexing in the loop costs more than the small operations)
-        z, c, u = gates.unbind(0), C.unbind(0), U.unbind(0)
-        h = [*inputs[input_dim:-1].unbind(1), h_last]  # h^(t), (n, batch)
-        h_T = inputs_T[:, :, input_dim:-1].unbind(0)  # slot t: h^(t), (batch, n)
         kernels = fused.kernels_for(x)
-        if not kernels:  # the gates one by one, for the PyTorch operations
-            g, i, f, o = (gate.unbind(0) for gate in gates.view(T, 4, n, batch).unbind(1))
-        x_h_1 = inputs_T.unbind(0)  # slot t: [x^(t+1); h^(t); 1]^T, what step t + 1 reads
-        for t in range(T):
-            if t == 0:  # h^(0) = 0: only the x and 1 columns of the stacked product, a fraction of its cost
-                pre = torch.addmm(W_scaled[:, -1:], W_scaled[:, :input_dim], x[0].T)
-            else:
-                pre = matmul(W_scaled, x_h_1[t].T)
-            if kernels:  # the six lines below in one C++ loop (fused.py)
-                kernels.lstm_forward_step(pre, z[t], c[t], c[t + 1], u[t], h[t + 1], h_T[t + 1])
-                continue
-            torch.sigmoid(pre, out=z[t])  # Eq. 5-7
-            torch.add(one, g[t], alpha=-2, out=g[t])  # Eq. 4
-            torch.mul(c[t], f[t], out=c[t + 1]).addcmul_(g[t], i[t])  # Eq. 8
-            # Eq. 9 with tanh(c) = 1 - 2u, u = sigmoid(-2c): h = o - 2 u o
-            torch.mul(c[t + 1], -2, out=u[t]).sigmoid_()
-            torch.addcmul(o[t], u[t], o[t], value=-2, out=h[t + 1])
-            h_T[t + 1].copy_(h[t + 1].T)
+        if kernels:  # lstm_forward_loop in C++, each step's gate arithmetic in one pass (fused.py)
+            kernels.lstm_forward_loop(W_scaled, x, inputs_T, gates, C, U, inputs, h_last, uses_onednn(x))
+        else:
+            lstm_forward_loop(W_scaled, x, inputs_T, gates, C, U, inputs, h_last)
         ctx.save_for_backward(inputs, W_h, gates, C, U, W_x)
         ctx.last_only = last_only
         # A copy: the buffer goes back to the pool now; the output may live on.
-        output = (h_T[T] if last_only else inputs_T[1:, :, input_dim:-1]).clone(memory_format=torch.contiguous_format)
+        output = (inputs_T[T] if last_only else inputs_T[1:])[..., input_dim:-1].clone(memory_format=torch.contiguous_format)
         give_back("LSTM step inputs", scratch)
         return output
 
@@ -287,6 +316,7 @@ class LSTMRecurrence(torch.autograd.Function):
         T, four_n, batch = gates.shape
         n = four_n // 4
         input_dim = inputs.shape[0] - n - 1
+        # d_pre_T: dL/d(pre-activations) of one step transposed, as the fused kernel writes it for the next product
         shapes = (T, 4, n, batch), (T, n, batch), (T, n, batch), (4, n, T, batch), (n, batch), (batch, four_n)
         scratch, (local, tanh_c, dh_to_dc, d_pre, dc, d_pre_T) = take("LSTM backward", shapes, gates)
         kernels = fused.kernels_for(gates)
@@ -294,25 +324,11 @@ class LSTMRecurrence(torch.autograd.Function):
             local_derivatives(gates, C, U, local, tanh_c, dh_to_dc)
         dc.zero_()  # dL/dc^(t), carried back from step t+1 through f
         dH = dH.T if ctx.last_only else dH.permute(2, 0, 1)  # (n, batch) or (n, T, batch), like H
-        d_pre_t = d_pre.view(four_n, T, batch).unbind(1)  # dL/d(pre-activations) of g, i, f, o at every step
         W_h_T = W_h.T.contiguous()  # a little faster in the products below than the transposed view
-        if kernels:
-            z, c, u, d_z = gates.unbind(0), C.unbind(0), U.unbind(0), d_pre.unbind(2)
+        if kernels:  # lstm_backward_loop in C++, each step's gate arithmetic and local derivatives in one pass (fused.py)
+            kernels.lstm_backward_loop(dH, ctx.last_only, W_h_T, gates, C, U, dc, d_pre, d_pre_T, uses_onednn(W_h_T))
         else:
-            d_o, d_gif = d_pre[3].unbind(1), d_pre[:3].unbind(2)
-            f = gates.view(T, 4, n, batch)[:, 2].unbind(0)
-            local_o, local_gif, dh_to_dc = local[:, 3].unbind(0), local[:, :3].unbind(0), dh_to_dc.unbind(0)
-        for t in reversed(range(T)):
-            # dL/d(pre-activations of step t+1): as the kernel left it transposed (no copy for the product), or as it lies
-            d_pre_next = None if t == T - 1 else d_pre_T.T if kernels else d_pre_t[t + 1]
-            dh = grad_h(t, dH, ctx.last_only, W_h_T, d_pre_next)
-            if kernels:  # the four lines below, with the local derivatives, in one C++ loop (fused.py)
-                kernels.lstm_backward_step(dh.contiguous(), z[t], c[t], u[t], dc, d_z[t], d_pre_T)  # dh^(T): a transposed view
-                continue
-            torch.mul(dh, local_o[t], out=d_o[t])  # Eq. 9 back to o
-            dc.addcmul_(dh, dh_to_dc[t])  # Eq. 9 back to c^(t)
-            torch.mul(dc, local_gif[t], out=d_gif[t])  # Eq. 8 back to g, i, f
-            dc.mul_(f[t])  # dL/dc^(t-1), through c^(t) = ... + c^(t-1) * f
+            lstm_backward_loop(dH, ctx.last_only, W_h_T, gates, local, dh_to_dc, dc, d_pre)
         dW_x, dW_h, db = weight_grads(d_pre.view(four_n, T, batch), inputs, input_dim)
         dx = grad_x(W_x, d_pre.view(four_n, T, batch)) if ctx.needs_input_grad[0] else None
         give_back("LSTM backward", scratch)
