@@ -84,6 +84,21 @@ def test_fused_lstm_equals_unfused_across_tiles_and_threads(hidden, batch, threa
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_tiled_transpose_equals_the_transposed_view(threads):
+    """fused.transposed copies in tiles of 16 x 16, split across threads by tiles of rows: sizes with partial
+    tiles at both edges, single rows and columns, and a view whose rows lie apart (as bptt.py's blocks do)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for big in (torch.randn(150, 530, dtype=torch.float64), torch.randn(150, 530)):
+            for a in [big[:1, :1], big[:1, :37], big[:37, :1], big[:16, :16], big[:33, :17], big[:139, :512], big[3:142, 5:133]]:
+                out = fused.load().transposed(a)
+                assert out.is_contiguous() and torch.equal(out, a.T)
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("recurrence,gates", [(RNNRecurrence, 1), (LSTMRecurrence, 4)])
 def test_saturated_gates_stay_finite_and_equal(recurrence, gates):
     """Pre-activations in the hundreds (weights 60x): e^-a overflows inside sigma, which must still give 0 and 1.
