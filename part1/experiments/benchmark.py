@@ -260,9 +260,10 @@ def main(argv=None):
             "",
             *main_table,
             "",
-            "Fused: each step's gate arithmetic as one C++ loop (`part1/fast/fused.py`); unfused: as PyTorch "
-            "operations. Floor: the hand-written model's matrix products alone, no gate arithmetic, read-out, "
-            "loss or optimizer; the gap left is (fused - floor) / (unfused - floor). "
+            "Fused: each step's gate arithmetic as one C++ loop, and the LSTM's time loops in C++ too "
+            "(`part1/fast/fused.py`); unfused: as PyTorch operations. Floor: the hand-written model's matrix "
+            "products alone (called from Python), no gate arithmetic, read-out, loss or optimizer; the gap left "
+            "is (fused - floor) / (unfused - floor). "
             f"{ready[0].upper()}{ready[1:]}.",
             "",
             *floor_table,

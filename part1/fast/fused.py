@@ -9,7 +9,7 @@ what the next step's matrix product reads, h^(t) forward and dL/d(pre-activation
 transposed to (batch, features): the layout in which oneDNN reads that operand as it lies, where
 PyTorch would copy it at every step. The LSTM's time loops run here too (bptt.py has the same loops in
 PyTorch operations), each step's matrix product called from C++: the same loops calling the kernels from
-Python made a training step 2-11% slower (T = 10-50, batch 128, hidden 128, side by side on AMD EPYC).
+Python made a training step 2-12% slower (T = 10-50, batch 128, hidden 128, side by side on AMD EPYC).
 
 They are compiled on first use with torch.utils.cpp_extension.load_inline (a C++ compiler is needed
 at run time, not at install) and cached in torch's extension directory
