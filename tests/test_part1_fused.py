@@ -1,6 +1,7 @@
 """The fused gate kernels (part1/fast/fused.py) against the PyTorch operations they replace, autograd
 and torch.nn; the fall-back where they cannot be built; the benchmark that times them."""
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -144,12 +145,34 @@ def test_a_failed_build_falls_back_to_pytorch_operations_with_one_line(monkeypat
     expected = outputs_and_grads(LSTMRecurrence, 4, torch.float64, True, "unfused")
     monkeypatch.setattr(cpp_extension, "load_inline", no_compiler)
     monkeypatch.setattr(fused, "_module", None)
+    monkeypatch.setattr(fused, "cached", lambda name: True)  # a library in the cache that does not load
     got = outputs_and_grads(LSTMRecurrence, 4, torch.float64, True, "fused")
     outputs_and_grads(LSTMRecurrence, 4, torch.float64, True, "fused")  # says it once
     for a, b in zip(got, expected, strict=True):
         assert torch.equal(a, b)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "g++: command not found" in err and "using PyTorch operations" in err
+
+
+def test_compiling_is_announced_and_its_time_reported(monkeypatch, capsys):
+    from torch.utils import cpp_extension
+
+    library = object()
+    monkeypatch.setattr(cpp_extension, "load_inline", lambda *args, **kwargs: library)
+    monkeypatch.setattr(fused, "_module", None)
+    monkeypatch.setattr(fused, "cached", lambda name: False)
+    assert fused.load() is library and fused.load() is library  # compiled once
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and "compiling the fused kernels" in lines[0] and "compiled in" in lines[1]
+    monkeypatch.setattr(fused, "_module", None)
+    monkeypatch.setattr(fused, "cached", lambda name: True)
+    assert fused.load() is library and capsys.readouterr().err == ""  # loaded from the cache: nothing said
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler: the unfused path runs")
+def test_the_built_library_is_found_in_the_cache():
+    library = Path(fused.load().__file__)
+    assert fused.cached(library.stem) and not fused.cached("part1_fused_no_such_library")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -14,7 +14,7 @@ Python made a training step 2-12% slower (T = 10-50, batch 128, hidden 128, side
 They are compiled on first use with torch.utils.cpp_extension.load_inline (a C++ compiler is needed
 at run time, not at install) and cached in torch's extension directory
 (TORCH_EXTENSIONS_DIR, by default ~/.cache/torch_extensions): the first run pays 20-40 s on a
-2-core Xeon, later runs load the cached library in a fraction of a second. The library is built for this CPU
+2-core Xeon, and says so on stderr; later runs load the cached library in a fraction of a second. The library is built for this CPU
 (-march=native), so its name carries a hash of the CPU's flags as well as of the source.
 
 Which path bptt.py takes: the environment variable PART1_KERNEL=fused (the default) or unfused,
@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from part1 import common
 
@@ -261,8 +262,26 @@ def cpu_flags():
         return ""
 
 
+def say(message):
+    """One line on stderr, above a progress bar if one is showing."""
+    tqdm.write(f"part1: {message}", file=sys.stderr)
+
+
+def cached(name):
+    """Whether torch's extension directory holds the library `name` already, so that loading it takes a
+    fraction of a second rather than a compilation."""
+    from torch.utils import cpp_extension
+
+    try:
+        folder = Path(cpp_extension._get_build_directory(name, verbose=False))  # a private helper of torch's
+    except Exception:  # where it has changed, assume cached: nothing is said before loading
+        return True
+    return any((folder / f"{name}{suffix}").exists() for suffix in (".so", ".pyd"))
+
+
 def load():
-    """Compile (or load from the cache) and return the kernels; None, with one line on stderr, where that fails."""
+    """Compile (or load from the cache) and return the kernels, saying so on stderr when compiling; None,
+    with one line on stderr, where that fails."""
     global _module, load_seconds
     if _module is None:
         from torch.utils import cpp_extension  # imported here: it takes a while, and the unfused path does not need it
@@ -273,15 +292,20 @@ def load():
         except ImportError:
             pass  # a ninja on PATH, if any
         key = hashlib.sha256("\n".join([SOURCE, *FLAGS, cpu_flags(), torch.__version__]).encode()).hexdigest()[:12]
+        name = f"part1_fused_{key}"
+        compiling = not cached(name)
+        if compiling:
+            say("compiling the fused kernels for this CPU, once (about 30 s; torch's extension directory keeps them)")
         start = time.perf_counter()
         try:
-            _module = cpp_extension.load_inline(f"part1_fused_{key}", SOURCE, functions=FUNCTIONS,
-                                                extra_cflags=FLAGS, extra_ldflags=["-fopenmp"])
+            _module = cpp_extension.load_inline(name, SOURCE, functions=FUNCTIONS, extra_cflags=FLAGS,
+                                                extra_ldflags=["-fopenmp"])
         except Exception as e:  # no compiler, a failed build, a library that does not load: all the same to us
-            print(f"part1: fused kernels unavailable ({common.first_line(e)[:200]}); using PyTorch operations",
-                  file=sys.stderr)
+            say(f"fused kernels unavailable ({common.first_line(e)[:200]}); using PyTorch operations")
             _module = False
         load_seconds = time.perf_counter() - start
+        if compiling and _module:
+            say(f"fused kernels compiled in {load_seconds:.0f} s")
     return _module or None
 
 
