@@ -166,21 +166,20 @@ torch::Tensor transposed(torch::Tensor a) {
     const Rows<scalar_t> from(a);
     scalar_t* to = out.data_ptr<scalar_t>();
     const int64_t rows = a.size(0), cols = a.size(1);
-    at::parallel_for(0, (rows + 15) / 16, std::max<int64_t>(1, 4096 / std::max<int64_t>(16 * cols, 1)), [&](int64_t begin, int64_t end) {
+    for_rows(rows, cols, [](int64_t) {}, [&](int64_t r0, int64_t r1) {  // rows r0..r1, 16 columns at a time
       scalar_t tile[16][16];
-      for (int64_t r0 = 16 * begin; r0 < std::min(16 * end, rows); r0 += 16)
-        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
-          const int64_t nr = std::min<int64_t>(16, rows - r0), nc = std::min<int64_t>(16, cols - c0);
-          if (nr == 16 && nc == 16) {
-            for (int r = 0; r < 16; ++r)
-              for (int c = 0; c < 16; ++c) tile[c][r] = from[r0 + r][c0 + c];
-            for (int c = 0; c < 16; ++c)
-              for (int r = 0; r < 16; ++r) to[(c0 + c) * rows + r0 + r] = tile[c][r];
-          } else {
-            for (int64_t c = 0; c < nc; ++c)
-              for (int64_t r = 0; r < nr; ++r) to[(c0 + c) * rows + r0 + r] = from[r0 + r][c0 + c];
-          }
+      for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+        const int64_t nc = std::min<int64_t>(16, cols - c0);
+        if (r1 - r0 == 16 && nc == 16) {  // a whole tile: fixed bounds, which GCC vectorises
+          for (int r = 0; r < 16; ++r)
+            for (int c = 0; c < 16; ++c) tile[c][r] = from[r0 + r][c0 + c];
+          for (int c = 0; c < 16; ++c)
+            for (int r = 0; r < 16; ++r) to[(c0 + c) * rows + r0 + r] = tile[c][r];
+        } else {
+          for (int64_t c = c0; c < c0 + nc; ++c)
+            for (int64_t r = r0; r < r1; ++r) to[c * rows + r] = from[r][c];
         }
+      }
     });
   });
   return out;
